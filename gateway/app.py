@@ -1,0 +1,106 @@
+"""The Sanic application factory and its worker lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from policies.reload import PolicyHolder, PolicyWatcher
+from sanic import HTTPResponse, Request, Sanic
+from sanic.exceptions import MethodNotAllowed, PayloadTooLarge, SanicException
+from sanic.exceptions import NotFound as RouteNotFound
+
+from credentials.pool import CredentialPools, CredentialResolver
+from gateway.admin import routes as admin_routes
+from gateway.api import openai as openai_api
+from gateway.errors import BadRequest, BodyTooLarge, GatewayError, NotFound
+from gateway.limits.factory import create_limiter
+from gateway.responses import error_response, protocol_of_path, request_id_of
+from gateway.settings import Settings
+from gateway.state import AppState
+from gateway.upstream.dispatch import Dispatcher
+from gateway.upstream.strategy import RouteCursors
+from gateway.upstream.transport import create_http_client
+from gateway.usage.events import EventBus
+
+log = logging.getLogger("modelgate")
+
+STREAM_RESPONSE_TIMEOUT_S = 3600  # a long generation must not be cut by the server itself
+
+
+def create_app(settings: Settings, name: str = "modelgate") -> Sanic:
+    app = Sanic(name, configure_logging=False)
+    app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    app.config.RESPONSE_TIMEOUT = STREAM_RESPONSE_TIMEOUT_S
+    app.config.REQUEST_TIMEOUT = 60
+    app.config.KEEP_ALIVE_TIMEOUT = 75
+    app.config.NOISY_EXCEPTIONS = False
+    app.config.ACCESS_LOG = False
+    app.config.MOTD = False
+    app.blueprint(openai_api.bp)
+    app.blueprint(admin_routes.bp)
+    app.error_handler.add(Exception, _render_error)
+
+    @app.before_server_start
+    async def start(app: Sanic) -> None:
+        app.ctx.state = await _build_state(settings)
+        app.add_task(app.ctx.state.watcher.run(), name="policy-watcher")
+
+    @app.after_server_stop
+    async def stop(app: Sanic) -> None:
+        state: AppState = app.ctx.state
+        await state.limiter.close()
+        await state.http.aclose()
+
+    return app
+
+
+async def _build_state(settings: Settings) -> AppState:
+    holder = PolicyHolder()
+    watcher = PolicyWatcher(holder, settings.policy_repo, settings.ref, settings.poll_interval)
+    await asyncio.to_thread(watcher.load_initial)
+    http = create_http_client()
+    pools = CredentialPools(CredentialResolver(settings.credentials_dir))
+    limiter = create_limiter(settings.redis_url, settings.state_dir, settings.limits_fail_mode)
+    await limiter.start()
+    return AppState(
+        settings=settings,
+        policy=holder,
+        watcher=watcher,
+        http=http,
+        pools=pools,
+        dispatcher=Dispatcher(http, pools, RouteCursors()),
+        limiter=limiter,
+        events=EventBus(capacity=settings.events_buffer),
+    )
+
+
+def _as_gateway_error(exc: Exception, request: Request) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, PayloadTooLarge):
+        limit = request.app.config.REQUEST_MAX_SIZE
+        return BodyTooLarge(
+            f"The request body is larger than this gateway accepts ({limit} bytes). "
+            "Send a smaller request."
+        )
+    if isinstance(exc, RouteNotFound):
+        return NotFound(f"There is no endpoint {request.method} {request.path} on this gateway.")
+    if isinstance(exc, MethodNotAllowed):
+        return BadRequest(f"{request.method} is not allowed on {request.path}.", status=405)
+    if isinstance(exc, SanicException) and 400 <= exc.status_code < 500:
+        return BadRequest(str(exc), status=exc.status_code)
+    log.exception("unexpected error", extra={"request_id": request_id_of(request)})
+    return GatewayError(
+        "The gateway failed unexpectedly. Retry; if it persists, tell its operators."
+    )
+
+
+def _render_error(request: Request, exc: Exception) -> HTTPResponse:
+    err = _as_gateway_error(exc, request)
+    protocol = protocol_of_path(request.path, request.headers, request.args)
+    state: AppState | None = getattr(request.app.ctx, "state", None)
+    snapshot = state.policy.snapshot if state else None
+    return error_response(
+        err, protocol, request_id_of(request), snapshot.commit if snapshot else None
+    )

@@ -1,0 +1,78 @@
+"""`modelgate serve`: run the gateway."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from functools import partial
+from pathlib import Path
+
+from policies.init import init_repo
+from sanic import Sanic
+from sanic.worker.loader import AppLoader
+
+from gateway.app import create_app
+from gateway.commands.init_cmd import print_secrets
+from gateway.logs import configure_logging
+from gateway.settings import Settings, add_serve_arguments, settings_from_args
+from policies.problems import PolicyRepoError
+from policies.repo import open_repo
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], environ: Mapping[str, str]
+) -> None:
+    parser = sub.add_parser("serve", help="run the gateway")
+    add_serve_arguments(parser, environ)
+    parser.set_defaults(handler=run)
+
+
+def _is_repository(path: Path) -> bool:
+    try:
+        open_repo(path).close()
+    except PolicyRepoError:
+        return False
+    return True
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    if settings.workers > 1 and not settings.redis_url:
+        print(
+            "modelgate serve: --workers above 1 needs --redis-url, so that limits stay exact "
+            "across processes. Start Redis and pass --redis-url redis://127.0.0.1:6379/0, "
+            "or run one worker.",
+            file=sys.stderr,
+        )
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    if not _is_repository(settings.policy_repo):
+        if settings.remote:
+            print("modelgate serve: --remote cloning is not available yet.", file=sys.stderr)
+            return 2
+        result = init_repo(settings.policy_repo)
+        print(f"No policy repository at {settings.policy_repo}: created one.")
+        print_secrets(result)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    serve(settings)
+    return 0
+
+
+def serve(settings: Settings) -> None:
+    loader = AppLoader(factory=partial(create_app, settings))
+    app = loader.load()
+    single = settings.workers == 1
+    app.prepare(
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        single_process=single,
+        access_log=False,
+        motd=False,
+    )
+    print(f"ModelGate serving on http://{settings.host}:{settings.port}", flush=True)
+    if single:
+        Sanic.serve_single(primary=app)
+    else:
+        Sanic.serve(primary=app, app_loader=loader)

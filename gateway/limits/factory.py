@@ -1,0 +1,25 @@
+"""Build the limiter the settings ask for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.limits.base import FAIL_MODES, Limiter
+from gateway.limits.memory import MemoryLimiter
+from gateway.limits.redis import RedisLimiter
+from gateway.usage.store import DEFAULT_FILE, UsageStore
+
+
+def create_limiter(redis_url: str | None, state_dir: Path, fail_mode: str) -> Limiter:
+    """Redis-backed when `redis_url` is set, else in-process; usage goes to state_dir.
+
+    Nothing connects or opens files until `await limiter.start()`.
+    """
+    if fail_mode not in FAIL_MODES:
+        raise ValueError(
+            f"limits fail mode must be one of {', '.join(FAIL_MODES)}, not {fail_mode!r}"
+        )
+    store = UsageStore(Path(state_dir) / DEFAULT_FILE)
+    if redis_url:
+        return RedisLimiter(redis_url, store, fail_mode=fail_mode)
+    return MemoryLimiter(store, fail_mode=fail_mode)

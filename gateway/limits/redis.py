@@ -1,0 +1,392 @@
+"""The shared limiter: exact across workers and machines, one Redis round trip per admission.
+
+Admission is one Lua script (EVALSHA): quotas, both windows and the in-flight set are read,
+checked and counted atomically on the Redis server, so 20 simultaneous requests from any
+number of workers against rpm 10 let exactly 10 through. Settlement is one more script.
+
+Redis holds the quota totals of record. Each worker also records its settled usage in the
+local SQLite usage store (history; it survives Redis restarting empty): on start and when
+Redis comes back, totals in Redis are raised to at least what the store holds (never
+lowered, since other machines count too).
+
+When Redis is unreachable the limiter is `degraded`: it logs once, stops calling Redis on
+the request path, and probes it every second until it answers. Meanwhile `fail-open` (the
+default) admits requests unchecked: an outage of the limiter should not become an outage of
+the gateway, and rate limits protect upstreams, they do not bill (usage is still recorded
+in SQLite). `fail-closed` refuses them with 503 (LimiterUnavailable) instead.
+
+In-flight slots are leases (default 10 minutes): the slot of a worker that died mid-request
+frees itself when its lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import secrets
+import sqlite3
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from gateway.errors import RateLimited
+from gateway.limits import refusals
+from gateway.limits.base import Admission, Clock, FailMode, LimiterStatus, LimiterUnavailable
+from gateway.limits.periods import PeriodCache, Periods
+from gateway.limits.redis_keys import (
+    WINDOW_TTL_S,
+    day_ttl,
+    describe_failure,
+    key_names,
+    lua,
+    month_ttl,
+)
+from gateway.limits.report import UseCounts, usage_report
+from gateway.limits.window import WINDOW_S
+from gateway.usage.store import UsageStore
+from policies.models import Limits
+
+log = logging.getLogger("modelgate.limits")
+
+_FAILURES = (RedisError, OSError)
+_UNLIMITED = -1
+
+
+class RedisLimiter:
+    """Limits of every key, counted in Redis and shared by every worker that uses it."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        store: UsageStore | None,
+        *,
+        fail_mode: FailMode = "fail-open",
+        clock: Clock = time.time,
+        probe_interval_s: float = 1.0,
+        lease_s: float = 600.0,
+        timeout_s: float = 1.0,
+    ) -> None:
+        # No retries: a script whose reply was lost may have run; running it again would
+        # count the request twice. A broken pooled connection is replaced on next use.
+        self._redis = aioredis.Redis.from_url(
+            redis_url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._store = store
+        self._fail_mode: FailMode = fail_mode
+        self._clock = clock
+        self._probe_interval_s = probe_interval_s
+        self._lease_ms = int(lease_s * 1000)
+        self._admit_script = self._redis.register_script(lua("redis_admit.lua"))
+        self._settle_script = self._redis.register_script(lua("redis_settle.lua"))
+        self._seed_script = self._redis.register_script(lua("redis_seed.lua"))
+        self._periods = PeriodCache()
+        self._ticket_prefix = secrets.token_hex(6) + ":"
+        self._tickets = itertools.count(1)
+        self._seen: dict[str, UseCounts] = {}
+        self._unlimited: dict[tuple[str, str, str], list[int]] = {}
+        """Usage of keys without limits, sent to Redis once a second (nothing to check)."""
+        self._error: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def degraded(self) -> bool:
+        return self._error is not None
+
+    async def start(self) -> None:
+        if self._store is not None:
+            await asyncio.to_thread(self._store.open)
+        try:
+            await self._redis.ping()
+            await self._seed_from_store()
+        except _FAILURES as exc:
+            self._lost(exc)
+        self._task = asyncio.create_task(self._maintain(), name="modelgate-limits-redis")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if not self.degraded:
+            with contextlib.suppress(*_FAILURES):
+                await self._send_unlimited()
+        await self._redis.aclose()
+        if self._store is not None:
+            await asyncio.to_thread(self._store.close)
+
+    async def admit(self, key_id: str, limits: Limits, estimated_tokens: int) -> Admission:
+        rpm, tpm, max_conc = limits.rpm, limits.tpm, limits.max_concurrency
+        per_day, per_month = limits.tokens_per_day, limits.tokens_per_month
+        if (
+            rpm is None
+            and tpm is None
+            and max_conc is None
+            and per_day is None
+            and per_month is None
+        ):
+            return Admission(key_id, 0)
+        if self.degraded:
+            return self._unchecked(key_id)
+        now = self._clock()
+        periods = self._periods.at(now)
+        names = key_names(key_id, periods.day, periods.month)
+        ticket = f"{self._ticket_prefix}{next(self._tickets)}"
+        estimate = max(0, estimated_tokens) if tpm is not None else 0
+        try:
+            reply = await self._admit_script(
+                keys=[names.requests, names.tokens, names.leases, names.day, names.month],
+                args=[
+                    int(now * 1000),
+                    _arg(rpm),
+                    _arg(tpm),
+                    _arg(max_conc),
+                    _arg(per_day),
+                    _arg(per_month),
+                    estimate,
+                    ticket,
+                    self._lease_ms,
+                    WINDOW_TTL_S,
+                ],
+            )
+        except _FAILURES as exc:
+            self._lost(exc)
+            return self._unchecked(key_id)
+        verdict, requests, tokens, in_flight, day, month, req_oldest, tok_oldest, freed_by = (
+            int(value) for value in reply
+        )
+        seen = self._seen.setdefault(key_id, UseCounts())
+        seen.rpm_used, seen.tpm_used, seen.in_flight = requests, tokens, in_flight
+        seen.day_tokens, seen.month_tokens = day, month
+        headers = _headers(rpm, requests, req_oldest, tpm, tokens, tok_oldest, now)
+        if verdict:
+            wait = float("inf") if freed_by < 0 else freed_by - now
+            raise _refusal(
+                verdict, key_id, limits, estimate, day, month, wait, periods, headers, now
+            )
+        return Admission(key_id, estimate, headers, limits, int(now), ticket, True)
+
+    async def settle(self, admission: Admission, used_tokens: int) -> None:
+        if admission.settled:
+            return
+        admission.settled = True
+        used = max(0, used_tokens)
+        now = self._clock()
+        periods = self._periods.at(now)
+        if self._store is not None:
+            self._store.record(admission.key_id, periods.day, periods.month, used)
+        if self.degraded:
+            return  # the store has it; Redis totals are raised from the store on recovery
+        if admission.limits is None:
+            slot = (admission.key_id, periods.day, periods.month)
+            pending = self._unlimited.setdefault(slot, [0, 0])
+            pending[0] += used
+            pending[1] += 1
+            return
+        names = key_names(admission.key_id, periods.day, periods.month)
+        try:
+            totals = await self._settle_script(
+                keys=[names.tokens, names.leases, names.day, names.month],
+                args=[
+                    admission.ticket,
+                    admission.reserved_tokens,
+                    admission.token_second,
+                    used,
+                    int(now),
+                    1 if admission.limits.tpm is not None else 0,
+                    WINDOW_TTL_S,
+                    day_ttl(periods, now),
+                    month_ttl(periods, now),
+                ],
+            )
+        except _FAILURES as exc:
+            self._lost(exc)
+            return
+        seen = self._seen.setdefault(admission.key_id, UseCounts())
+        seen.day_tokens, seen.day_requests, seen.month_tokens, seen.month_requests = (
+            int(value) for value in totals
+        )
+        seen.in_flight = max(0, seen.in_flight - 1)
+        if admission.limits.tpm is not None:
+            seen.tpm_used = max(0, seen.tpm_used + used - admission.reserved_tokens)
+
+    def usage(self, key_id: str, limits: Limits) -> dict[str, Any]:
+        """What this worker last saw of the key (no IO); `fetch_usage` reads Redis."""
+        periods = self._periods.at(self._clock())
+        seen = self._seen.get(key_id) or UseCounts()
+        return usage_report(key_id, limits, periods, seen)
+
+    async def fetch_usage(self, key_id: str, limits: Limits) -> dict[str, Any]:
+        if self.degraded:
+            return self.usage(key_id, limits)
+        now = self._clock()
+        periods = self._periods.at(now)
+        names = key_names(key_id, periods.day, periods.month)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(names.requests)
+                pipe.hgetall(names.tokens)
+                pipe.zcount(names.leases, f"({int(now * 1000)}", "+inf")
+                pipe.hmget(names.day, "tokens", "requests")
+                pipe.hmget(names.month, "tokens", "requests")
+                requests, tokens, in_flight, day, month = await pipe.execute()
+        except _FAILURES as exc:
+            self._lost(exc)
+            return self.usage(key_id, limits)
+        counts = UseCounts(
+            rpm_used=_window_total(requests, int(now)),
+            tpm_used=_window_total(tokens, int(now)),
+            in_flight=int(in_flight),
+            day_tokens=int(day[0] or 0),
+            day_requests=int(day[1] or 0),
+            month_tokens=int(month[0] or 0),
+            month_requests=int(month[1] or 0),
+        )
+        return usage_report(key_id, limits, periods, counts)
+
+    def status(self) -> LimiterStatus:
+        error = self._error
+        if error is None and self._store is not None and self._store.error is not None:
+            error = self._store.error
+        return {
+            "store": "redis",
+            "state": "ok" if error is None else "degraded",
+            "mode": self._fail_mode,
+            "error": error,
+        }
+
+    def _unchecked(self, key_id: str) -> Admission:
+        if self._fail_mode == "fail-closed":
+            raise LimiterUnavailable()
+        return Admission(key_id, 0, degraded=True)
+
+    def _lost(self, exc: BaseException) -> None:
+        if self._error is None:
+            log.warning(
+                "limits: Redis unreachable (%s); %s until it answers again",
+                describe_failure(exc),
+                "admitting requests unchecked"
+                if self._fail_mode == "fail-open"
+                else "refusing requests with 503",
+            )
+        self._error = describe_failure(exc)
+        self._unlimited.clear()  # already in the usage store; raised from there on recovery
+
+    async def _maintain(self) -> None:
+        while True:
+            await asyncio.sleep(self._probe_interval_s)
+            try:
+                if self.degraded:
+                    await self._redis.ping()
+                    await self._seed_from_store()
+                    self._error = None
+                    log.info("limits: Redis reachable again; limits are enforced")
+                else:
+                    await self._send_unlimited()
+            except _FAILURES as exc:
+                self._lost(exc)
+
+    async def _send_unlimited(self) -> None:
+        if not self._unlimited:
+            return
+        batch, self._unlimited = self._unlimited, {}
+        now = self._clock()
+        periods = self._periods.at(now)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for (key_id, day, month), (tokens, requests) in batch.items():
+                names = key_names(key_id, day, month)
+                for key, ttl in (
+                    (names.day, day_ttl(periods, now)),
+                    (names.month, month_ttl(periods, now)),
+                ):
+                    pipe.hincrby(key, "tokens", tokens)
+                    pipe.hincrby(key, "requests", requests)
+                    pipe.expire(key, ttl)
+            await pipe.execute()
+
+    async def _seed_from_store(self) -> None:
+        if self._store is None:
+            return
+        now = self._clock()
+        periods = self._periods.at(now)
+        try:
+            await asyncio.to_thread(self._store.flush)
+            totals = await asyncio.to_thread(self._store.load_totals, periods.day, periods.month)
+        except sqlite3.Error as exc:  # Redis is still usable; its own totals stand
+            log.error("limits: reading the usage store to seed Redis failed: %s", exc)
+            return
+        if not totals:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key_id, total in totals.items():
+                names = key_names(key_id, periods.day, periods.month)
+                day = [total.day_tokens, total.day_requests, day_ttl(periods, now)]
+                month = [total.month_tokens, total.month_requests, month_ttl(periods, now)]
+                await self._seed_script(keys=[names.day], args=day, client=pipe)
+                await self._seed_script(keys=[names.month], args=month, client=pipe)
+            await pipe.execute()
+
+
+def _arg(limit: int | None) -> int:
+    return _UNLIMITED if limit is None else limit
+
+
+def _window_total(buckets: dict[bytes, bytes], now_sec: int) -> int:
+    return sum(int(n) for s, n in buckets.items() if int(s) > now_sec - WINDOW_S)
+
+
+def _headers(
+    rpm: int | None,
+    requests: int,
+    req_oldest: int,
+    tpm: int | None,
+    tokens: int,
+    tok_oldest: int,
+    now: float,
+) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if rpm is not None:
+        reset = req_oldest + WINDOW_S - now if requests and req_oldest >= 0 else 0.0
+        refusals.add_window_headers(headers, "requests", rpm, requests, reset)
+    if tpm is not None:
+        reset = tok_oldest + WINDOW_S - now if tokens and tok_oldest >= 0 else 0.0
+        refusals.add_window_headers(headers, "tokens", tpm, tokens, reset)
+    return headers
+
+
+def _refusal(
+    verdict: int,
+    key_id: str,
+    limits: Limits,
+    estimate: int,
+    day: int,
+    month: int,
+    wait: float,
+    periods: Periods,
+    headers: dict[str, str],
+    now: float,
+) -> RateLimited:
+    """The error for a refused admission; `wait`: seconds until enough slides out."""
+    if verdict == 1 and limits.tokens_per_day is not None:
+        return refusals.quota_exhausted(
+            key_id, "day", day, limits.tokens_per_day, periods.day_ends_at - now, headers
+        )
+    if verdict == 2 and limits.tokens_per_month is not None:
+        return refusals.quota_exhausted(
+            key_id, "month", month, limits.tokens_per_month, periods.month_ends_at - now, headers
+        )
+    if verdict == 3 and limits.rpm is not None:
+        return refusals.rpm_exceeded(key_id, limits.rpm, wait, headers)
+    if verdict == 4 and limits.tpm is not None:
+        return refusals.tpm_exceeded(key_id, limits.tpm, estimate, wait, headers)
+    max_conc = limits.max_concurrency or 0
+    return refusals.concurrency_exceeded(key_id, max_conc, limits.rpm is not None, headers)

@@ -1,0 +1,108 @@
+"""The x-ratelimit-* headers and the 429 errors, shared by every limiter backend.
+
+Header meanings (OpenAI's names):
+  x-ratelimit-limit-requests      the key's rpm
+  x-ratelimit-remaining-requests  requests left in the sliding minute, this one included
+  x-ratelimit-reset-requests      time until the oldest counted request leaves the window,
+                                  i.e. until `remaining` next grows ("0s" if none is counted)
+and the same for tokens (tpm; the window holds settled tokens plus in-flight reservations).
+"""
+
+from __future__ import annotations
+
+import math
+
+from gateway.errors import QuotaExhausted, RateLimited
+from gateway.limits.window import WINDOW_S
+
+
+def format_duration(seconds: float) -> str:
+    """Go-style durations as OpenAI sends them: 250ms, 6.5s, 1m0s."""
+    if seconds <= 0:
+        return "0s"
+    if seconds < 1:
+        return f"{max(1, round(seconds * 1000))}ms"
+    seconds = round(seconds, 3)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{secs:.3f}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{int(hours)}h{int(minutes)}m{text}"
+    if minutes:
+        return f"{int(minutes)}m{text}"
+    return text
+
+
+def retry_after(seconds: float) -> str:
+    """Retry-After in whole seconds, at least 1 (a never-freeing window says a minute)."""
+    if math.isinf(seconds):
+        seconds = WINDOW_S
+    return str(max(1, math.ceil(seconds)))
+
+
+def add_window_headers(
+    headers: dict[str, str], unit: str, limit: int, used: int, reset_s: float
+) -> None:
+    headers[f"x-ratelimit-limit-{unit}"] = str(limit)
+    headers[f"x-ratelimit-remaining-{unit}"] = str(max(0, limit - used))
+    headers[f"x-ratelimit-reset-{unit}"] = format_duration(
+        WINDOW_S if math.isinf(reset_s) else reset_s
+    )
+
+
+def rpm_exceeded(key_id: str, rpm: int, wait_s: float, headers: dict[str, str]) -> RateLimited:
+    headers["Retry-After"] = retry_after(wait_s)
+    return RateLimited(
+        f"Rate limit reached for key '{key_id}': {rpm} requests per minute. Retry after "
+        f"{headers['Retry-After']} s, or ask an operator for a higher rpm limit.",
+        headers=headers,
+    )
+
+
+def tpm_exceeded(
+    key_id: str, tpm: int, estimate: int, wait_s: float, headers: dict[str, str]
+) -> RateLimited:
+    if estimate > tpm:
+        headers["Retry-After"] = retry_after(WINDOW_S)
+        return RateLimited(
+            f"This request (about {estimate} prompt tokens) is larger than the {tpm} tokens "
+            f"per minute allowed for key '{key_id}'. Send a shorter request or ask an "
+            "operator for a higher tpm limit.",
+            headers=headers,
+        )
+    headers["Retry-After"] = retry_after(wait_s)
+    return RateLimited(
+        f"Rate limit reached for key '{key_id}': {tpm} tokens per minute. Retry after "
+        f"{headers['Retry-After']} s, or ask an operator for a higher tpm limit.",
+        headers=headers,
+    )
+
+
+def concurrency_exceeded(
+    key_id: str, max_concurrency: int, rpm_set: bool, headers: dict[str, str]
+) -> RateLimited:
+    if not rpm_set:  # a 429 always names the request limit that was hit
+        headers["x-ratelimit-limit-requests"] = str(max_concurrency)
+        headers["x-ratelimit-remaining-requests"] = "0"
+        headers["x-ratelimit-reset-requests"] = "1s"
+    headers["Retry-After"] = "1"
+    return RateLimited(
+        f"Too many concurrent requests for key '{key_id}': at most {max_concurrency} at "
+        "once. Retry when one of your requests has finished.",
+        headers=headers,
+    )
+
+
+def quota_exhausted(
+    key_id: str, period: str, used: int, limit: int, wait_s: float, headers: dict[str, str]
+) -> QuotaExhausted:
+    """period: "day" or "month"."""
+    headers["Retry-After"] = retry_after(wait_s)
+    resets = "at 00:00 UTC" if period == "day" else "on the 1st of next month, 00:00 UTC"
+    field = "tokens_per_day" if period == "day" else "tokens_per_month"
+    return QuotaExhausted(
+        f"The {'daily' if period == 'day' else 'monthly'} token quota of key '{key_id}' is "
+        f"used up ({used} of {limit} tokens); it resets {resets}. Ask an operator for a "
+        f"higher {field} to continue sooner.",
+        headers=headers,
+    )

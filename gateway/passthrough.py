@@ -1,0 +1,87 @@
+"""Same-protocol streams: forward upstream bytes unchanged, event by event, reading usage.
+
+Only complete SSE events are forwarded (a partial event is of no use to a client), and only
+events that mention usage are parsed, so the cost per chunk is one `rfind` and one `in`.
+When the gateway itself asked an OpenAI upstream for `stream_options.include_usage`, the
+extra usage-only chunk is dropped before the client sees it.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from gateway.errors import Protocol
+from gateway.usage.tokens import Usage, read_usage
+
+_USAGE_MARK = b'"usage'  # "usage" (OpenAI, Anthropic) and "usageMetadata" (Gemini)
+
+
+def _complete_end(data: bytes) -> int:
+    """Index just past the last complete SSE event in `data`, or 0 if none is complete."""
+    lf = data.rfind(b"\n\n")
+    crlf = data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+
+
+def _event_data(event: bytes) -> bytes:
+    lines = [line[5:].lstrip() for line in event.splitlines() if line.startswith(b"data:")]
+    return b"\n".join(lines)
+
+
+class PassthroughStream:
+    def __init__(self, family: Protocol, hide_usage_chunk: bool) -> None:
+        self.family = family
+        self.hide_usage_chunk = hide_usage_chunk
+        self.usage = Usage()
+        self.saw_done = False
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Bytes to forward now: every event completed by this chunk."""
+        data = self._pending + chunk if self._pending else chunk
+        end = _complete_end(data)
+        if end == 0:
+            self._pending = data
+            return b""
+        self._pending = data[end:]
+        ready = data[:end]
+        if _USAGE_MARK in ready:
+            ready = self._read_usage(ready)
+        if self.family is Protocol.OPENAI and b"data: [DONE]" in ready:
+            self.saw_done = True
+        return ready
+
+    def finish(self) -> bytes:
+        """Whatever is left when the upstream closed (a final event without blank line)."""
+        rest, self._pending = self._pending, b""
+        if rest and _USAGE_MARK in rest:
+            rest = self._read_usage(rest)
+        return rest
+
+    def _read_usage(self, block: bytes) -> bytes:
+        kept: list[bytes] = []
+        dropped = False
+        for event in block.replace(b"\r\n", b"\n").split(b"\n\n"):
+            if not event:
+                continue
+            if _USAGE_MARK in event:
+                try:
+                    parsed = orjson.loads(_event_data(event))
+                except orjson.JSONDecodeError:
+                    parsed = None
+                read_usage(self.family, parsed, self.usage)
+                if self._is_hidden_usage_chunk(parsed):
+                    dropped = True
+                    continue
+            kept.append(event)
+        if not dropped and b"\r\n" not in block:
+            return block
+        return b"".join(event + b"\n\n" for event in kept)
+
+    def _is_hidden_usage_chunk(self, parsed: object) -> bool:
+        return (
+            self.hide_usage_chunk
+            and isinstance(parsed, dict)
+            and parsed.get("choices") == []
+            and parsed.get("usage") is not None
+        )

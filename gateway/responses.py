@@ -1,0 +1,69 @@
+"""Building responses: the headers every response carries, and errors in the caller's shape."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from sanic import HTTPResponse, Request
+
+from gateway.errors import GatewayError, Protocol
+
+JSON = "application/json"
+_MAX_REQUEST_ID = 128
+
+
+def request_id_of(request: Request) -> str:
+    """The client's x-request-id when it is sane, else a new one (kept on request.ctx)."""
+    existing: str | None = getattr(request.ctx, "request_id", None)
+    if existing:
+        return existing
+    given = request.headers.get("x-request-id")
+    rid = (
+        given
+        if given and len(given) <= _MAX_REQUEST_ID and given.isascii() and given.isprintable()
+        else uuid.uuid4().hex
+    )
+    request.ctx.request_id = rid
+    return rid
+
+
+def base_headers(request_id: str, commit: str | None) -> dict[str, str]:
+    return {"x-request-id": request_id, "x-modelgate-policy": commit or "none"}
+
+
+def json_response(
+    data: Any,
+    request_id: str,
+    commit: str | None,
+    status: int = 200,
+    extra: dict[str, str] | None = None,
+) -> HTTPResponse:
+    headers = base_headers(request_id, commit)
+    if extra:
+        headers.update(extra)
+    return HTTPResponse(orjson.dumps(data), status=status, headers=headers, content_type=JSON)
+
+
+def error_response(
+    err: GatewayError,
+    protocol: Protocol,
+    request_id: str,
+    commit: str | None,
+    extra: dict[str, str] | None = None,
+) -> HTTPResponse:
+    headers = dict(extra) if extra else {}
+    headers.update(err.headers)
+    return json_response(err.body(protocol), request_id, commit, err.status_code, headers)
+
+
+def protocol_of_path(path: str, headers: Any, args: Any) -> Protocol:
+    """Which protocol's error shape fits a path (for errors raised before a handler ran)."""
+    if path.startswith("/v1/messages"):
+        return Protocol.ANTHROPIC
+    if path.startswith("/v1beta/") or ":" in path.rsplit("/", 1)[-1]:
+        return Protocol.GEMINI
+    if path.startswith("/v1/models") and (headers.get("x-goog-api-key") or args.get("key")):
+        return Protocol.GEMINI
+    return Protocol.OPENAI

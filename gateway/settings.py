@@ -1,0 +1,94 @@
+"""Serving settings: command-line flags, each with an `MG_*` environment variable as default."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    policy_repo: Path = Path("var/policy")
+    ref: str = "refs/heads/main"
+    remote: str | None = None
+    sync_interval: float = 10.0
+    poll_interval: float = 0.5
+    credentials_dir: Path = Path("credentials")
+    state_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 18080
+    redis_url: str | None = None
+    workers: int = 1
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    limits_fail_mode: str = "fail-open"
+    webhook_secret: str | None = None
+    """A credential reference (env:NAME or file:NAME) for push-webhook signatures."""
+    log_level: str = "info"
+    log_format: str = "text"
+    events_buffer: int = 1000
+
+
+def _env(environ: Mapping[str, str], name: str, default: str | None) -> str | None:
+    return environ.get(f"MG_{name}", default)
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+    """Flags of `modelgate serve`; each defaults to its MG_* variable, then the built-in default."""
+    d = Settings()
+
+    def opt(flag: str, env: str, default: object, **kw: object) -> None:
+        value = _env(environ, env, None)
+        parser.add_argument(flag, default=value if value is not None else default, **kw)  # type: ignore[arg-type]
+
+    opt("--policy-repo", "POLICY_REPO", d.policy_repo, type=Path, help="policy git repository")
+    opt("--ref", "REF", d.ref, help="the ref whose commits are applied")
+    opt("--remote", "REMOTE", d.remote, help="git URL to fetch the policy from")
+    opt("--sync-interval", "SYNC_INTERVAL", d.sync_interval, type=float, help="seconds")
+    opt("--poll-interval", "POLL_INTERVAL", d.poll_interval, type=float, help="seconds")
+    opt("--credentials-dir", "CREDENTIALS_DIR", d.credentials_dir, type=Path)
+    opt("--state-dir", "STATE_DIR", d.state_dir, type=Path, help="usage database and state")
+    opt("--host", "HOST", d.host)
+    opt("--port", "PORT", d.port, type=int)
+    opt("--redis-url", "REDIS_URL", d.redis_url, help="share limits across workers/machines")
+    opt("--workers", "WORKERS", d.workers, type=int, help="serving processes (>1 needs Redis)")
+    opt("--max-body-bytes", "MAX_BODY_BYTES", d.max_body_bytes, type=int)
+    opt(
+        "--limits-fail-mode",
+        "LIMITS_FAIL_MODE",
+        d.limits_fail_mode,
+        choices=["fail-open", "fail-closed"],
+        help="what happens to requests while Redis is unreachable",
+    )
+    opt("--webhook-secret", "WEBHOOK_SECRET", d.webhook_secret, help="env:NAME or file:NAME")
+    opt("--log-level", "LOG_LEVEL", d.log_level, choices=["debug", "info", "warning", "error"])
+    opt("--log-format", "LOG_FORMAT", d.log_format, choices=["text", "json"])
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings(
+        policy_repo=Path(args.policy_repo),
+        ref=args.ref,
+        remote=args.remote,
+        sync_interval=float(args.sync_interval),
+        poll_interval=float(args.poll_interval),
+        credentials_dir=Path(args.credentials_dir),
+        state_dir=Path(args.state_dir),
+        host=args.host,
+        port=int(args.port),
+        redis_url=args.redis_url or None,
+        workers=int(args.workers),
+        max_body_bytes=int(args.max_body_bytes),
+        limits_fail_mode=args.limits_fail_mode,
+        webhook_secret=args.webhook_secret,
+        log_level=args.log_level,
+        log_format=args.log_format,
+    )
+
+
+def default_environ() -> Mapping[str, str]:
+    return os.environ

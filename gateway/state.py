@@ -1,0 +1,28 @@
+"""Per-worker state hung on `app.ctx`, created in `before_server_start`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from policies.reload import PolicyHolder, PolicyWatcher
+
+from credentials.pool import CredentialPools
+from gateway.limits import Limiter
+from gateway.settings import Settings
+from gateway.upstream.dispatch import Dispatcher
+from gateway.usage.events import EventBus
+
+
+@dataclass(slots=True)
+class AppState:
+    settings: Settings
+    policy: PolicyHolder
+    watcher: PolicyWatcher
+    http: httpx.AsyncClient
+    pools: CredentialPools
+    dispatcher: Dispatcher
+    limiter: Limiter
+    events: EventBus
+    started_at: float = field(default_factory=time.time)

@@ -1,0 +1,348 @@
+"""OpenAI Responses API (``/v1/responses``) <-> canonical; a client-side protocol.
+
+Choices made where the protocols differ:
+- The gateway stores no responses: ``previous_response_id`` and ``conversation`` are
+  refused (send the whole conversation as ``input``); ``store`` is ignored.
+- ``instructions`` and system/developer input messages become system text, in order.
+- Reasoning travels as ``reasoning`` items: the summary text is the thinking text and
+  ``encrypted_content`` carries the opaque signature, so a client can hand it back.
+- Only ``function`` tools translate; built-in tools (web search, file search...) are refused.
+- Ignored because they do not change the answer: ``store``, ``include``, ``truncation``,
+  ``service_tier``, ``safety_identifier``, ``prompt_cache_key``, ``prompt_cache_retention``,
+  ``stream_options``, ``background`` (false).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.translate.canonical import (
+    ChatRequest,
+    ChatResponse,
+    ImagePart,
+    Message,
+    Part,
+    ResponseFormat,
+    TextPart,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+from gateway.translate.openai_responses_stream import (
+    StreamDecoder,
+    StreamEncoder,
+    error_event,
+    finish_of,
+    response_body,
+    status_of,
+    usage_from_canonical,
+    usage_to_canonical,
+)
+from gateway.translate.wire import (
+    as_dict,
+    as_list,
+    as_str,
+    bad,
+    image_from_url,
+    image_to_url,
+    joined_text,
+    new_id,
+    not_translatable,
+    now,
+    opt_int,
+    opt_number,
+    refuse_extra,
+)
+
+__all__ = [
+    "StreamDecoder",
+    "StreamEncoder",
+    "error_event",
+    "request_from_canonical",
+    "request_to_canonical",
+    "response_from_canonical",
+    "response_to_canonical",
+]
+
+NAME = "openai_responses"
+_KNOWN = frozenset(
+    {
+        "model", "input", "instructions", "max_output_tokens", "temperature", "top_p", "tools",
+        "tool_choice", "parallel_tool_calls", "text", "reasoning", "stream", "user", "metadata",
+    }
+)  # fmt: skip
+_IGNORED = frozenset(
+    {
+        "store", "include", "truncation", "service_tier", "safety_identifier",
+        "prompt_cache_key", "prompt_cache_retention", "stream_options",
+    }
+)  # fmt: skip
+
+
+# -- request -------------------------------------------------------------------------------
+
+
+def request_to_canonical(body: dict[str, Any]) -> ChatRequest:
+    for field in ("previous_response_id", "conversation"):
+        if body.get(field):
+            raise not_translatable(
+                f"'{field}'", "The gateway keeps no responses: send the whole conversation."
+            )
+    req = ChatRequest(
+        model=str(body.get("model", "")),
+        messages=[],
+        max_tokens=opt_int(body, "max_output_tokens"),
+        temperature=opt_number(body, "temperature"),
+        top_p=opt_number(body, "top_p"),
+        parallel_tool_calls=body.get("parallel_tool_calls"),
+        stream=body.get("stream") is True,
+        user=body.get("user"),
+        metadata=body.get("metadata"),
+        source=NAME,
+    )
+    if body.get("instructions"):
+        req.system.append(as_str(body["instructions"], "instructions"))
+    raw = body.get("input")
+    if isinstance(raw, str):
+        req.messages.append(Message("user", [TextPart(raw)]))
+    else:
+        for i, item in enumerate(as_list(raw, "input")):
+            _read_item(as_dict(item, f"input[{i}]"), f"input[{i}]", req)
+    _read_tools(body, req)
+    text = body.get("text")
+    if isinstance(text, dict) and isinstance(text.get("format"), dict):
+        fmt = text["format"]
+        kind = fmt.get("type")
+        if kind == "json_schema":
+            schema = as_dict(fmt.get("schema"), "text.format.schema")
+            req.response_format = ResponseFormat(kind, schema, fmt.get("name"), fmt.get("strict"))
+        elif kind in ("text", "json_object"):
+            req.response_format = ResponseFormat(kind)
+        else:
+            raise bad("text.format.type", "expected text, json_object or json_schema")
+    reasoning = body.get("reasoning")
+    if isinstance(reasoning, dict) and reasoning.get("effort"):
+        req.reasoning_effort = str(reasoning["effort"])
+    if body.get("background"):
+        raise not_translatable("'background' responses")
+    unknown = body.keys() - _KNOWN - _IGNORED - {"background"}
+    if unknown:
+        req.extra = {k: body[k] for k in unknown}
+    return req
+
+
+def _add(req: ChatRequest, role: str, part: Part) -> None:
+    if req.messages and req.messages[-1].role == role:
+        req.messages[-1].parts.append(part)
+    else:
+        req.messages.append(Message(role, [part]))  # type: ignore[arg-type]
+
+
+def _read_item(item: dict[str, Any], param: str, req: ChatRequest) -> None:
+    kind = item.get("type", "message")
+    if kind == "message":
+        role = item.get("role")
+        parts = _read_content(item.get("content"), param + ".content")
+        if role in ("system", "developer"):
+            req.system.append(joined_text(parts))
+        elif role in ("user", "assistant"):
+            for p in parts:
+                _add(req, role, p)
+        else:
+            raise bad(param + ".role", "expected user, assistant, system or developer")
+    elif kind == "function_call":
+        call = ToolCallPart(
+            as_str(item.get("call_id"), param + ".call_id"),
+            as_str(item.get("name"), param + ".name"),
+            str(item.get("arguments") or ""),
+        )
+        _add(req, "assistant", call)
+    elif kind == "function_call_output":
+        output = item.get("output")
+        content = _read_content(output, param + ".output")
+        call_id = as_str(item.get("call_id"), param + ".call_id")
+        _add(req, "user", ToolResultPart(call_id, content))  # type: ignore[arg-type]
+    elif kind == "reasoning":
+        summary = "".join(s.get("text", "") for s in item.get("summary") or ())
+        _add(req, "assistant", ThinkingPart(summary, item.get("encrypted_content")))
+    else:
+        raise not_translatable(f"Input items of type {kind!r}")
+
+
+def _read_content(content: Any, param: str) -> list[Part]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [TextPart(content)]
+    parts: list[Part] = []
+    for j, item in enumerate(as_list(content, param)):
+        item = as_dict(item, f"{param}[{j}]")
+        kind = item.get("type")
+        if kind in ("input_text", "output_text"):
+            parts.append(TextPart(as_str(item.get("text"), f"{param}[{j}].text")))
+        elif kind == "refusal":
+            parts.append(TextPart(as_str(item.get("refusal"), f"{param}[{j}].refusal")))
+        elif kind == "input_image":
+            if not item.get("image_url"):
+                raise not_translatable("Images by file_id", "Send them as data: URLs.")
+            url = as_str(item["image_url"], f"{param}[{j}].image_url")
+            parts.append(image_from_url(url, f"{param}[{j}].image_url", item.get("detail")))
+        else:
+            raise not_translatable(f"'{kind}' content", "Only text and images translate.")
+    return parts
+
+
+def _read_tools(body: dict[str, Any], req: ChatRequest) -> None:
+    for i, tool in enumerate(body.get("tools") or ()):
+        tool = as_dict(tool, f"tools[{i}]")
+        if tool.get("type") != "function":
+            raise not_translatable(f"Built-in tools of type {tool.get('type')!r}")
+        params = tool.get("parameters") or {"type": "object", "properties": {}}
+        name = as_str(tool.get("name"), f"tools[{i}].name")
+        req.tools.append(Tool(name, tool.get("description"), as_dict(params, f"tools[{i}]")))
+    choice = body.get("tool_choice")
+    if choice in ("auto", "none", "required"):
+        req.tool_choice = ToolChoice(choice)
+    elif isinstance(choice, dict) and choice.get("type") == "function":
+        req.tool_choice = ToolChoice("tool", as_str(choice.get("name"), "tool_choice.name"))
+    elif choice is not None:
+        raise not_translatable("This tool_choice", "Use auto, none, required or a function.")
+
+
+def request_from_canonical(req: ChatRequest, upstream_model: str) -> dict[str, Any]:
+    refuse_extra(req, NAME)
+    items: list[dict[str, Any]] = []
+    for m in req.messages:
+        for p in m.parts:
+            items.extend(_write_part(m.role, p))
+    body: dict[str, Any] = {"model": upstream_model, "input": items}
+    if req.system:
+        body["instructions"] = "\n\n".join(req.system)
+    if req.max_tokens is not None:
+        body["max_output_tokens"] = req.max_tokens
+    for key in ("temperature", "top_p", "parallel_tool_calls", "user", "metadata"):
+        if getattr(req, key) is not None:
+            body[key] = getattr(req, key)
+    if req.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "name": t.name,
+                "description": t.description,
+                "parameters": t.parameters,
+                "strict": False,
+            }
+            for t in req.tools
+        ]
+    tc = req.tool_choice
+    if tc is not None:
+        body["tool_choice"] = (
+            {"type": "function", "name": tc.name} if tc.mode == "tool" else tc.mode
+        )
+    rf = req.response_format
+    if rf is not None:
+        fmt: dict[str, Any] = {"type": rf.type}
+        if rf.type == "json_schema":
+            fmt.update(name=rf.name or "response", schema=rf.schema or {}, strict=rf.strict)
+        body["text"] = {"format": fmt}
+    if req.reasoning_effort is not None:
+        body["reasoning"] = {"effort": req.reasoning_effort}
+    if req.stream:
+        body["stream"] = True
+    return body
+
+
+def _write_part(role: str, p: Part) -> list[dict[str, Any]]:
+    if isinstance(p, TextPart):
+        kind = "output_text" if role == "assistant" else "input_text"
+        return [{"type": "message", "role": role, "content": [{"type": kind, "text": p.text}]}]
+    if isinstance(p, ImagePart):
+        image = {"type": "input_image", "image_url": image_to_url(p), "detail": p.detail or "auto"}
+        return [{"type": "message", "role": role, "content": [image]}]
+    if isinstance(p, ToolCallPart):
+        return [
+            {"type": "function_call", "call_id": p.id, "name": p.name, "arguments": p.arguments}
+        ]
+    if isinstance(p, ToolResultPart):
+        return [
+            {"type": "function_call_output", "call_id": p.call_id, "output": joined_text(p.content)}
+        ]
+    if p.redacted or not p.signature:
+        return []
+    summary = [{"type": "summary_text", "text": p.text}]
+    return [{"type": "reasoning", "summary": summary, "encrypted_content": p.signature}]
+
+
+# -- response ------------------------------------------------------------------------------
+
+
+def response_to_canonical(body: dict[str, Any]) -> ChatResponse:
+    parts: list[Part] = []
+    for item in body.get("output") or ():
+        kind = item.get("type")
+        if kind == "message":
+            for c in item.get("content") or ():
+                text = c.get("text") if c.get("type") == "output_text" else c.get("refusal")
+                parts.append(TextPart(str(text or "")))
+        elif kind == "function_call":
+            parts.append(ToolCallPart(item["call_id"], item["name"], item.get("arguments", "")))
+        elif kind == "reasoning":
+            summary = "".join(s.get("text", "") for s in item.get("summary") or ())
+            parts.append(ThinkingPart(summary, item.get("encrypted_content")))
+    usage = body.get("usage")
+    return ChatResponse(
+        id=str(body.get("id", "")),
+        model=str(body.get("model", "")),
+        parts=parts,
+        finish_reason=finish_of(body),
+        usage=usage_to_canonical(usage) if isinstance(usage, dict) else None,
+        created=int(body.get("created_at") or now()),
+    )
+
+
+def response_from_canonical(resp: ChatResponse, client_model: str) -> dict[str, Any]:
+    resp_id = resp.id if resp.id.startswith("resp_") else "resp_" + (resp.id or new_id(""))
+    output: list[dict[str, Any]] = []
+    texts: list[dict[str, Any]] = []
+    for p in resp.parts:
+        n = len(output)
+        if isinstance(p, ThinkingPart) and not p.redacted:
+            item: dict[str, Any] = {
+                "id": f"rs_{resp_id[5:]}_{n}",
+                "type": "reasoning",
+                "summary": [{"type": "summary_text", "text": p.text}],
+            }
+            if p.signature:
+                item["encrypted_content"] = p.signature
+            output.append(item)
+        elif isinstance(p, TextPart):
+            if not texts:
+                output.append(
+                    {
+                        "id": f"msg_{resp_id[5:]}_{n}",
+                        "type": "message",
+                        "status": "completed",
+                        "role": "assistant",
+                        "content": texts,
+                    }
+                )
+            texts.append({"type": "output_text", "text": p.text, "annotations": []})
+        elif isinstance(p, ToolCallPart):
+            output.append(
+                {
+                    "id": "fc_" + p.id.removeprefix("call_"),
+                    "type": "function_call",
+                    "status": "completed",
+                    "call_id": p.id,
+                    "name": p.name,
+                    "arguments": p.arguments,
+                }
+            )
+    status, details = status_of(resp.finish_reason)
+    body = response_body(resp_id, client_model, resp.created or now(), status, output)
+    body["incomplete_details"] = details
+    if resp.usage is not None:
+        body["usage"] = usage_from_canonical(resp.usage)
+    return body

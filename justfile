@@ -1,0 +1,41 @@
+# ModelGate tasks. Run through ./dev so the venv is ready: `./dev just test`.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Run the gateway on its embedded defaults (./var/policy, 127.0.0.1:18080).
+serve *ARGS:
+    modelgate serve {{ARGS}}
+
+# Debian packages the tests need (redis-server, git, tmux); installs only what is missing.
+system-deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    missing=()
+    command -v redis-server >/dev/null || missing+=(redis-server)
+    command -v git >/dev/null || missing+=(git)
+    command -v tmux >/dev/null || missing+=(tmux)
+    if [ ${#missing[@]} -gt 0 ]; then
+      sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+      $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+
+# Lint and type-check.
+lint:
+    ruff check .
+    ruff format --check .
+    mypy
+
+# The whole test suite: lint, types, then every test.
+test *ARGS: system-deps lint
+    pytest -q -n 2 --dist loadfile {{ARGS}}
+
+# Format the code in place.
+fmt:
+    ruff format .
+    ruff check --fix .
+
+# The overhead benchmark: fake upstream, wrk, direct vs through the gateway in one run.
+bench *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"; $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null; }
+    bench/run.sh {{ARGS}}

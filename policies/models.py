@@ -1,0 +1,190 @@
+"""The policy repository's files as frozen pydantic models.
+
+The field docstrings are the policy reference users read: keep them exact. Every model
+forbids unknown fields, so a typo in a policy file is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+ProviderType = Literal["openai", "anthropic", "gemini", "azure-openai", "openai-compatible"]
+"""The wire protocol a provider speaks; decides the executor and the translator."""
+
+CredentialRef = Annotated[str, StringConstraints(pattern=r"^(env|file):[A-Za-z0-9_.\-/]+$")]
+"""Where a secret lives: `env:NAME` (an environment variable) or `file:NAME` (a file in the
+credentials directory, read with surrounding whitespace stripped). Never the secret itself."""
+
+KeyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")]
+KeyHash = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
+NonNegative = Annotated[int, Field(ge=0)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", use_attribute_docstrings=True, str_strip_whitespace=True
+    )
+
+
+class Limits(Frozen):
+    """Rate limits and token quotas; any field left out is not limited."""
+
+    rpm: NonNegative | None = None
+    """Requests per minute (sliding 60-second window)."""
+    tpm: NonNegative | None = None
+    """Tokens (prompt plus completion) per minute (sliding 60-second window)."""
+    max_concurrency: NonNegative | None = None
+    """Requests in flight at once."""
+    tokens_per_day: NonNegative | None = None
+    """Total tokens per calendar day; resets at 00:00 UTC."""
+    tokens_per_month: NonNegative | None = None
+    """Total tokens per calendar month; resets on the 1st at 00:00 UTC."""
+
+    def merged_over(self, base: Limits) -> Limits:
+        """These limits, with every field left out taken from `base`."""
+        own = self.model_dump(exclude_none=True)
+        return base.model_copy(update=own) if own else base
+
+
+class Provider(Frozen):
+    """One upstream API endpoint and the pool of credentials used to call it."""
+
+    type: ProviderType
+    """Wire protocol: openai | anthropic | gemini | azure-openai | openai-compatible."""
+    base_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
+    """Root URL of the API, e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1."""
+    credentials: tuple[CredentialRef, ...] = ()
+    """The credential pool: references (env:NAME, file:NAME), never values. Empty: no auth."""
+    selection: Literal["round-robin", "fill-first"] = "round-robin"
+    """How the pool picks a credential: rotate on every request, or use the first usable one."""
+    cooldown_s: Annotated[float, Field(ge=0)] = 60
+    """Seconds a credential sits out after an upstream 429; an upstream Retry-After replaces it."""
+    timeout_s: Annotated[float, Field(gt=0)] = 300
+    """Total seconds one upstream attempt may take, streams included."""
+    connect_timeout_s: Annotated[float, Field(gt=0)] = 10
+    """Seconds to establish the upstream connection."""
+    first_byte_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    """Seconds to wait for the upstream's response headers (default: timeout_s)."""
+    idle_timeout_s: Annotated[float, Field(gt=0)] | None = None
+    """Seconds a stream may stay silent between chunks (default: timeout_s)."""
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    """Retries of one target on 5xx, connection errors and timeouts, before failing over."""
+    api_version: str | None = None
+    """azure-openai: the api-version query parameter; anthropic: the anthropic-version header."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Extra headers sent upstream on every request (no secrets: use credentials)."""
+
+
+class WeightedTarget(Frozen):
+    """A route target with a weight, for the `weighted` strategy."""
+
+    target: Annotated[str, StringConstraints(pattern=r"^[^/\s]+/.+$")]
+    """provider/upstream-model."""
+    weight: Annotated[float, Field(gt=0)] = 1
+    """Relative share of requests."""
+
+
+TargetSpec = Annotated[str, StringConstraints(pattern=r"^[^/\s]+/.+$")] | WeightedTarget
+
+
+class Route(Frozen):
+    """Where requests for one model name (or glob of names) go."""
+
+    targets: Annotated[tuple[TargetSpec, ...], Field(min_length=1)]
+    """provider/upstream-model entries; with a glob route, `*` takes the matched part."""
+    strategy: Literal["fallback", "round-robin", "weighted"] = "fallback"
+    """fallback: in order, the next on failure; round-robin: rotate; weighted: by weight."""
+    description: str | None = None
+    """Free text for operators."""
+
+
+class Key(Frozen):
+    """A client key: stored as the SHA-256 of its secret, never the secret."""
+
+    id: KeyId
+    """Stable identifier: usage, limits and logs are keyed by it."""
+    hash: KeyHash
+    """`sha256:` and the hex SHA-256 of the whole secret (`mg-...`)."""
+    owner: str | None = None
+    """Who to ask about this key."""
+    description: str | None = None
+    """Free text for operators."""
+    models: tuple[str, ...] | None = None
+    """Globs over route names this key may use; left out means all routes."""
+    tier: str | None = None
+    """A tier from limits.yaml; left out means the default limits."""
+    limits: Limits | None = None
+    """Overrides of the tier's limits, field by field."""
+    expires: dt.date | None = None
+    """Last day (UTC) the key is valid."""
+    disabled: bool = False
+    """A disabled key is refused with 401."""
+    created: dt.date | None = None
+    """When the key was created (set by `modelgate keys create`)."""
+
+    @field_validator("models")
+    @classmethod
+    def _globs_compile(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        # Glob syntax is checked once per distinct pattern by the loader (policies.crosscheck);
+        # translating here, once per key, was half the load time of a 10,000-key commit.
+        if value is not None and not all(value):
+            raise ValueError("an empty model glob matches nothing")
+        return value
+
+
+class Admin(Frozen):
+    """An admin token for the operations API and the terminal UI."""
+
+    id: KeyId
+    """Stable identifier, shown in logs."""
+    hash: KeyHash
+    """`sha256:` and the hex SHA-256 of the whole token."""
+    owner: str | None = None
+    """Who holds it."""
+    disabled: bool = False
+    """A disabled token is refused with 401."""
+
+
+class ProvidersFile(Frozen):
+    """providers.yaml."""
+
+    providers: dict[str, Provider] = Field(default_factory=dict)
+    """Upstreams by name; route targets name them."""
+
+
+class RoutesFile(Frozen):
+    """routes.yaml (the one required file)."""
+
+    routes: dict[str, Route]
+    """Model names clients send (or globs of them), and their targets."""
+
+
+class LimitsFile(Frozen):
+    """limits.yaml."""
+
+    default: Limits = Limits()
+    """Limits of a key that names no tier."""
+    tiers: dict[str, Limits] = Field(default_factory=dict)
+    """Named sets of limits that keys refer to with `tier:`."""
+
+
+class KeysFile(Frozen):
+    """keys.yaml, or any file under keys/ (merged; a duplicate id is an error)."""
+
+    keys: tuple[Key, ...] = ()
+    """Client keys."""
+    admins: tuple[Admin, ...] = ()
+    """Admin tokens."""
+
+
+class Policy(Frozen):
+    """One commit of the policy repository, validated and merged."""
+
+    providers: dict[str, Provider] = Field(default_factory=dict)
+    routes: dict[str, Route] = Field(default_factory=dict)
+    limits: LimitsFile = LimitsFile()
+    keys: tuple[Key, ...] = ()
+    admins: tuple[Admin, ...] = ()

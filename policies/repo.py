@@ -1,0 +1,95 @@
+"""Read committed policy files through dulwich's object store (never a working tree).
+
+Works with bare and non-bare repositories. Each call opens the repository afresh, so refs
+moved and objects packed by other processes (the `git` CLI, `git gc`) are always seen.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from dulwich.errors import NotGitRepository
+from dulwich.objects import Blob, Commit, Tree
+from dulwich.objectspec import AmbiguousShortId, parse_commit
+from dulwich.refs import Ref
+from dulwich.repo import Repo
+
+from policies.problems import PolicyRepoError
+
+POLICY_SUFFIXES = (".yaml", ".yml")
+KEYS_DIR = "keys"
+
+
+def open_repo(path: Path) -> Repo:
+    """The repository at `path` (bare or not); close it after use (`with open_repo(...)`)."""
+    try:
+        return Repo(str(path))
+    except (NotGitRepository, FileNotFoundError, NotADirectoryError):
+        raise PolicyRepoError(
+            f"no git repository at {path}: create one with `modelgate init {path}`"
+        ) from None
+
+
+def resolve(repo: Repo, rev: str) -> str | None:
+    """The commit sha for a ref, a branch name, HEAD or a full or short sha; None if absent."""
+    if not rev:
+        return None
+    try:
+        commit = parse_commit(repo, rev.encode("utf-8"))
+    except (KeyError, ValueError, AmbiguousShortId):
+        return None
+    return commit.id.decode("ascii")
+
+
+def ref_sha(repo_path: Path, ref: str) -> str | None:
+    """The commit a ref points at now (symbolic refs and tags peeled); None if absent.
+
+    Cheap enough for a poll every half second: reads the ref files, not the object store.
+    """
+    try:
+        repo = Repo(str(repo_path))
+    except (NotGitRepository, FileNotFoundError, NotADirectoryError):
+        return None
+    with repo:
+        if ref == "HEAD" or ref.startswith("refs/"):
+            try:
+                return repo.get_peeled(Ref(ref.encode("utf-8"))).decode("ascii")
+            except KeyError:
+                return None
+        return resolve(repo, ref)
+
+
+def read_policy_files(repo: Repo, commit_sha: str) -> dict[str, bytes]:
+    """Every *.yaml / *.yml at the tree root and in keys/, by path relative to the root."""
+    commit = repo[commit_sha.encode("ascii")]
+    if not isinstance(commit, Commit):
+        raise PolicyRepoError(f"{commit_sha} is not a commit")
+    files: dict[str, bytes] = {}
+    root = repo[commit.tree]
+    assert isinstance(root, Tree)
+    for name, mode, sha in root.iteritems():
+        text_name = name.decode("utf-8", "replace")
+        if stat.S_ISDIR(mode) and text_name == KEYS_DIR:
+            subtree = repo[sha]
+            assert isinstance(subtree, Tree)
+            for sub_name, sub_mode, sub_sha in subtree.iteritems():
+                _add_blob(
+                    repo,
+                    files,
+                    f"{KEYS_DIR}/{sub_name.decode('utf-8', 'replace')}",
+                    sub_mode,
+                    sub_sha,
+                )
+        else:
+            _add_blob(repo, files, text_name, mode, sha)
+    return files
+
+
+def _add_blob(repo: Repo, files: dict[str, bytes], path: str, mode: int, sha: bytes) -> None:
+    # Regular files only: symlinks and submodules are never policy.
+    if not stat.S_ISREG(mode) or not path.endswith(POLICY_SUFFIXES):
+        return
+    blob = repo[sha]
+    if isinstance(blob, Blob):
+        files[path] = blob.as_raw_string()

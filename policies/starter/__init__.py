@@ -1,0 +1,1 @@
+"""Starter policy files written by `modelgate init` (string.Template placeholders)."""

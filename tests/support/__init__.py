@@ -1,0 +1,1 @@
+"""Real components for tests: fake upstreams, git policy repositories, gateway processes."""

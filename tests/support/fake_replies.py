@@ -1,0 +1,419 @@
+"""What the fake upstream answers, per protocol: bodies and SSE event sequences.
+
+Fixed usage (11 prompt + 7 completion tokens) lets tests check that the gateway counts
+exactly what the upstream reported. When the request offers tools and is not already
+answering a tool call, the reply is a call of the first tool with {"city": "Paris"}.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+PROMPT_TOKENS = 11
+COMPLETION_TOKENS = 7
+TEXT_PIECES = ["Hello", " from", " the", " fake", " upstream", ".", ""]
+TOOL_ARGS = '{"city": "Paris"}'
+EMBEDDING = [0.25, -0.5, 0.125]
+
+
+@dataclass
+class Reply:
+    body: dict[str, Any] | None = None
+    events: list[bytes] | None = None
+
+
+def text_of(chunks: int) -> list[str]:
+    pieces = [p for p in TEXT_PIECES if p][: max(1, chunks)]
+    return pieces
+
+
+def _sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
+    payload = data if isinstance(data, str) else json.dumps(data)
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {payload}\n\n".encode()
+
+
+def reply_for(path: str, body: dict[str, Any], chunks: int) -> Reply:
+    if path.endswith("/chat/completions"):
+        return _openai_chat(body, chunks)
+    if path.endswith("/completions"):
+        return _openai_completions(body, chunks)
+    if path.endswith("/embeddings"):
+        return _openai_embeddings(body)
+    if path.endswith("/messages/count_tokens"):
+        return Reply({"input_tokens": PROMPT_TOKENS})
+    if path.endswith("/messages"):
+        return _anthropic(body, chunks)
+    if path.endswith(":countTokens"):
+        return Reply({"totalTokens": PROMPT_TOKENS})
+    if path.endswith(":batchEmbedContents"):
+        count = len(body.get("requests", []))
+        return Reply({"embeddings": [{"values": EMBEDDING} for _ in range(count)]})
+    if path.endswith(":embedContent"):
+        return Reply({"embedding": {"values": EMBEDDING}})
+    if ":streamGenerateContent" in path or ":generateContent" in path:
+        return _gemini(path, body, chunks)
+    return Reply({"error": {"message": f"fake upstream has no {path}"}})
+
+
+# OpenAI ------------------------------------------------------------------------------------
+def _openai_wants_tool(body: dict[str, Any]) -> str | None:
+    tools = body.get("tools") or []
+    messages = body.get("messages") or []
+    if not tools or (messages and messages[-1].get("role") == "tool"):
+        return None
+    return str(tools[0]["function"]["name"])
+
+
+def _openai_usage() -> dict[str, int]:
+    return {
+        "prompt_tokens": PROMPT_TOKENS,
+        "completion_tokens": COMPLETION_TOKENS,
+        "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
+    }
+
+
+def _openai_chat(body: dict[str, Any], chunks: int) -> Reply:
+    model = body.get("model", "fake")
+    tool = _openai_wants_tool(body)
+    base = {"id": "chatcmpl-fake", "created": 1700000000, "model": model}
+    if not body.get("stream"):
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(text_of(chunks))}
+        finish = "stop"
+        if tool:
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_fake1",
+                        "type": "function",
+                        "function": {"name": tool, "arguments": TOOL_ARGS},
+                    }
+                ],
+            }
+            finish = "tool_calls"
+        return Reply(
+            {
+                **base,
+                "object": "chat.completion",
+                "choices": [
+                    {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+                ],
+                "usage": _openai_usage(),
+            }
+        )
+    with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        data = {
+            **base,
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        if with_usage:
+            data["usage"] = None
+        return _sse(data)
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    if tool:
+        events.append(
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": "call_fake1",
+                            "type": "function",
+                            "function": {"name": tool, "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
+        for piece in (TOOL_ARGS[:9], TOOL_ARGS[9:]):
+            events.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
+        events.append(chunk({}, "tool_calls"))
+    else:
+        events.extend(chunk({"content": piece}) for piece in text_of(chunks))
+        events.append(chunk({}, "stop"))
+    if with_usage:
+        events.append(
+            _sse(
+                {**base, "object": "chat.completion.chunk", "choices": [], "usage": _openai_usage()}
+            )
+        )
+    events.append(_sse("[DONE]"))
+    return Reply(events=events)
+
+
+def _openai_completions(body: dict[str, Any], chunks: int) -> Reply:
+    base = {
+        "id": "cmpl-fake",
+        "object": "text_completion",
+        "created": 1700000000,
+        "model": body.get("model", "fake"),
+    }
+    if not body.get("stream"):
+        return Reply(
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "text": "".join(text_of(chunks)),
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": _openai_usage(),
+            }
+        )
+    with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    events = [
+        _sse(
+            {
+                **base,
+                "choices": [{"index": 0, "text": piece, "finish_reason": None, "logprobs": None}],
+            }
+        )
+        for piece in text_of(chunks)
+    ]
+    events.append(
+        _sse(
+            {
+                **base,
+                "choices": [{"index": 0, "text": "", "finish_reason": "stop", "logprobs": None}],
+            }
+        )
+    )
+    if with_usage:
+        events.append(_sse({**base, "choices": [], "usage": _openai_usage()}))
+    events.append(_sse("[DONE]"))
+    return Reply(events=events)
+
+
+def _openai_embeddings(body: dict[str, Any]) -> Reply:
+    inputs = body.get("input")
+    count = len(inputs) if isinstance(inputs, list) and not isinstance(inputs[0], int) else 1
+    if body.get("encoding_format") == "base64":
+        packed = base64.b64encode(struct.pack(f"<{len(EMBEDDING)}f", *EMBEDDING)).decode()
+        vector: Any = packed
+    else:
+        vector = EMBEDDING
+    return Reply(
+        {
+            "object": "list",
+            "model": body.get("model", "fake"),
+            "data": [
+                {"object": "embedding", "index": i, "embedding": vector} for i in range(count)
+            ],
+            "usage": {"prompt_tokens": PROMPT_TOKENS, "total_tokens": PROMPT_TOKENS},
+        }
+    )
+
+
+# Anthropic ---------------------------------------------------------------------------------
+def _anthropic_wants_tool(body: dict[str, Any]) -> str | None:
+    tools = body.get("tools") or []
+    messages = body.get("messages") or []
+    if not tools:
+        return None
+    last = messages[-1] if messages else {}
+    content = last.get("content")
+    if isinstance(content, list) and any(b.get("type") == "tool_result" for b in content):
+        return None
+    return str(tools[0]["name"])
+
+
+def _anthropic(body: dict[str, Any], chunks: int) -> Reply:
+    model = body.get("model", "fake")
+    tool = _anthropic_wants_tool(body)
+    if not body.get("stream"):
+        content: list[dict[str, Any]] = [{"type": "text", "text": "".join(text_of(chunks))}]
+        stop = "end_turn"
+        if tool:
+            content = [
+                {
+                    "type": "tool_use",
+                    "id": "toolu_fake1",
+                    "name": tool,
+                    "input": json.loads(TOOL_ARGS),
+                }
+            ]
+            stop = "tool_use"
+        return Reply(
+            {
+                "id": "msg_fake",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": content,
+                "stop_reason": stop,
+                "stop_sequence": None,
+                "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": COMPLETION_TOKENS},
+            }
+        )
+    events = [
+        _sse(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_fake",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1},
+                },
+            },
+            "message_start",
+        )
+    ]
+    if tool:
+        events.append(
+            _sse(
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": "toolu_fake1",
+                        "name": tool,
+                        "input": {},
+                    },
+                },
+                "content_block_start",
+            )
+        )
+        for piece in (TOOL_ARGS[:9], TOOL_ARGS[9:]):
+            events.append(
+                _sse(
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "input_json_delta", "partial_json": piece},
+                    },
+                    "content_block_delta",
+                )
+            )
+        stop = "tool_use"
+    else:
+        events.append(
+            _sse(
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+                "content_block_start",
+            )
+        )
+        events.append(_sse({"type": "ping"}, "ping"))
+        for piece in text_of(chunks):
+            events.append(
+                _sse(
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": piece},
+                    },
+                    "content_block_delta",
+                )
+            )
+        stop = "end_turn"
+    events.append(_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+    events.append(
+        _sse(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": COMPLETION_TOKENS},
+            },
+            "message_delta",
+        )
+    )
+    events.append(_sse({"type": "message_stop"}, "message_stop"))
+    return Reply(events=events)
+
+
+# Gemini ------------------------------------------------------------------------------------
+def _gemini_wants_tool(body: dict[str, Any]) -> str | None:
+    declarations = [d for t in body.get("tools") or [] for d in t.get("functionDeclarations", [])]
+    contents = body.get("contents") or []
+    if not declarations:
+        return None
+    parts = contents[-1].get("parts", []) if contents else []
+    if any("functionResponse" in p for p in parts):
+        return None
+    return str(declarations[0]["name"])
+
+
+def _gemini(path: str, body: dict[str, Any], chunks: int) -> Reply:
+    model = path.rsplit("/", 1)[-1].split(":", 1)[0]
+    tool = _gemini_wants_tool(body)
+    usage = {
+        "promptTokenCount": PROMPT_TOKENS,
+        "candidatesTokenCount": COMPLETION_TOKENS,
+        "totalTokenCount": PROMPT_TOKENS + COMPLETION_TOKENS,
+    }
+
+    def candidate(parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+        if finish:
+            out["finishReason"] = finish
+        return out
+
+    if ":generateContent" in path:
+        parts = (
+            [{"functionCall": {"name": tool, "args": json.loads(TOOL_ARGS)}}]
+            if tool
+            else [{"text": "".join(text_of(chunks))}]
+        )
+        return Reply(
+            {
+                "candidates": [candidate(parts, "STOP")],
+                "usageMetadata": usage,
+                "modelVersion": model,
+                "responseId": "fake-response",
+            }
+        )
+    if tool:
+        return Reply(
+            events=[
+                _sse(
+                    {
+                        "candidates": [
+                            candidate(
+                                [{"functionCall": {"name": tool, "args": json.loads(TOOL_ARGS)}}],
+                                "STOP",
+                            )
+                        ],
+                        "usageMetadata": usage,
+                        "modelVersion": model,
+                    }
+                )
+            ]
+        )
+    pieces = text_of(chunks)
+    events = []
+    for index, piece in enumerate(pieces):
+        last = index == len(pieces) - 1
+        events.append(
+            _sse(
+                {
+                    "candidates": [candidate([{"text": piece}], "STOP" if last else None)],
+                    "usageMetadata": usage
+                    if last
+                    else {"promptTokenCount": PROMPT_TOKENS, "totalTokenCount": PROMPT_TOKENS},
+                    "modelVersion": model,
+                }
+            )
+        )
+    return Reply(events=events)

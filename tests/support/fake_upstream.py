@@ -1,0 +1,149 @@
+"""A real HTTP fake of the OpenAI, Anthropic and Gemini APIs on 127.0.0.1, for tests.
+
+It runs an aiohttp server on its own thread and event loop, so synchronous SDK clients can
+call the gateway that calls it. Every request is recorded. Faults are scripted per request
+with `fail_next(...)`: an error status, a delay, a reset mid-stream, slow chunks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.support import fake_replies as replies
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+
+
+@dataclass
+class Fault:
+    status: int | None = None
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    reset_after_chunks: int | None = None
+    chunk_delay_s: float = 0.0
+
+
+class FakeUpstream:
+    def __init__(self, chunks: int = 6, chunk_delay_s: float = 0.0) -> None:
+        self.chunks = chunks
+        self.chunk_delay_s = chunk_delay_s
+        self.requests: list[Recorded] = []
+        self.streams_aborted = 0
+        self.streams_completed = 0
+        self.stream_started = threading.Event()
+        self.release_stream = threading.Event()
+        self.hold_stream_after_first_chunk = False
+        self._faults: deque[Fault] = deque()
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    # lifecycle -------------------------------------------------------------------------
+    def start(self) -> FakeUpstream:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    async def _start(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets  # type: ignore[attr-defined]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        self.release_stream.set()
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def fail_next(self, *faults: Fault) -> None:
+        self._faults.extend(faults)
+
+    # serving ---------------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        self.requests.append(
+            Recorded(request.method, request.path, dict(request.query), dict(request.headers), body)
+        )
+        fault = self._faults.popleft() if self._faults else Fault()
+        if fault.delay_s:
+            await asyncio.sleep(fault.delay_s)
+        if fault.status is not None:
+            return web.json_response(
+                fault.body or {"error": {"message": f"fake upstream error {fault.status}"}},
+                status=fault.status,
+                headers=fault.headers,
+            )
+        if request.method == "GET":
+            return web.json_response({"object": "list", "data": []})
+        reply = replies.reply_for(request.path, body or {}, self.chunks)
+        if reply.events is None:
+            return web.json_response(reply.body)
+        return await self._stream(request, reply.events, fault)
+
+    async def _stream(
+        self, request: web.Request, events: list[bytes], fault: Fault
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        delay = fault.chunk_delay_s or self.chunk_delay_s
+        try:
+            for index, event in enumerate(events):
+                if fault.reset_after_chunks is not None and index == fault.reset_after_chunks:
+                    assert request.transport is not None
+                    request.transport.abort()
+                    return response
+                await response.write(event)
+                if index == 0:
+                    self.stream_started.set()
+                    if self.hold_stream_after_first_chunk:
+                        await self._wait_release(request)
+                if delay:
+                    await asyncio.sleep(delay)
+            await response.write_eof()
+            self.streams_completed += 1
+        except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
+            self.streams_aborted += 1
+            raise
+        return response
+
+    async def _wait_release(self, request: web.Request) -> None:
+        """Hold the stream until released, noticing if the gateway closes the connection."""
+        deadline = time.monotonic() + 10
+        while not self.release_stream.is_set() and time.monotonic() < deadline:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                raise ConnectionResetError("the gateway closed the upstream connection")
+            await asyncio.sleep(0.01)

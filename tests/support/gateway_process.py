@@ -1,0 +1,104 @@
+"""`modelgate serve` as a real subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+
+FAKE_UPSTREAM_KEY = "fake-upstream-credential-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class GatewayProcess:
+    def __init__(
+        self,
+        repo: Path,
+        state_dir: Path,
+        *extra_args: str,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.repo = repo
+        self.state_dir = state_dir
+        self.extra_args = extra_args
+        self.port = port or free_port()
+        self.env = {**os.environ, "FAKE_UPSTREAM_KEY": FAKE_UPSTREAM_KEY, **(env or {})}
+        self.log_path = state_dir / f"gateway-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait_ready: bool = True) -> GatewayProcess:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = self._spawn(log)
+        return self._wait(wait_ready)
+
+    def _spawn(self, log: BinaryIO) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "serve",
+                "--policy-repo",
+                str(self.repo),
+                "--state-dir",
+                str(self.state_dir),
+                "--port",
+                str(self.port),
+                "--poll-interval",
+                "0.1",
+                *self.extra_args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+        )
+
+    def _wait(self, wait_ready: bool) -> GatewayProcess:
+        assert self.proc is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited early:\n{self.logs()}")
+            try:
+                response = httpx.get(f"{self.url}/readyz" if wait_ready else f"{self.url}/healthz")
+                if response.status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"gateway did not become ready:\n{self.logs()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
