@@ -96,7 +96,9 @@ async def measure(repo_path: Path, keys: int, runs: int) -> None:
     watcher = PolicyWatcher(holder, repo_path, "refs/heads/main")
     started = time.perf_counter()
     assert watcher.load_initial(), holder.error
-    print(f"initial load of {keys} keys (sync, cold): {(time.perf_counter() - started) * 1e3:.0f} ms")
+    print(
+        f"initial load of {keys} keys (sync, cold): {(time.perf_counter() - started) * 1e3:.0f} ms"
+    )
 
     stop = asyncio.Event()
     lags: list[tuple[float, float]] = []
@@ -108,8 +110,12 @@ async def measure(repo_path: Path, keys: int, runs: int) -> None:
     loads, during, after = [], [], []
     for run in range(1, runs + 1):
         with Repo(str(repo_path)) as repo:
-            files = {"providers.yaml": PROVIDERS, "routes.yaml": ROUTES, "limits.yaml": LIMITS,
-                     "keys.yaml": keys_yaml(keys, run)}
+            files = {
+                "providers.yaml": PROVIDERS,
+                "routes.yaml": ROUTES,
+                "limits.yaml": LIMITS,
+                "keys.yaml": keys_yaml(keys, run),
+            }
             sha = await asyncio.to_thread(commit_files, repo, files, f"change {run}")
         await asyncio.sleep(0.2)
         lags.clear()
@@ -121,13 +127,17 @@ async def measure(repo_path: Path, keys: int, runs: int) -> None:
         loads.append(swapped - begin)
         during.append(max((lag for t, lag in lags if t <= swapped), default=0.0))
         after.append(max((lag for t, lag in lags if t > swapped), default=0.0))
-        print(f"reload {run}: load+swap {loads[-1] * 1e3:.0f} ms, max stall during "
-              f"{during[-1] * 1e3:.1f} ms, in the second after {after[-1] * 1e3:.1f} ms")
+        print(
+            f"reload {run}: load+swap {loads[-1] * 1e3:.0f} ms, max stall during "
+            f"{during[-1] * 1e3:.1f} ms, in the second after {after[-1] * 1e3:.1f} ms"
+        )
     stop.set()
     await prober
-    print(f"\n{keys} keys, {runs} reloads: load+swap median {statistics.median(loads) * 1e3:.0f} "
-          f"ms, max {max(loads) * 1e3:.0f} ms; max loop stall {max(during + after) * 1e3:.1f} ms "
-          "(target: < 300 ms, < 50 ms)")
+    print(
+        f"\n{keys} keys, {runs} reloads: load+swap median {statistics.median(loads) * 1e3:.0f} "
+        f"ms, max {max(loads) * 1e3:.0f} ms; max loop stall {max(during + after) * 1e3:.1f} ms "
+        "(target: < 300 ms, < 50 ms)"
+    )
 
 
 def main() -> None:
@@ -138,8 +148,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mg-bench-policy-") as tmp:
         path = Path(tmp) / "policy.git"
         with Repo.init_bare(str(path), mkdir=True) as repo:
-            files = {"providers.yaml": PROVIDERS, "routes.yaml": ROUTES, "limits.yaml": LIMITS,
-                     "keys.yaml": keys_yaml(args.keys, 0)}
+            files = {
+                "providers.yaml": PROVIDERS,
+                "routes.yaml": ROUTES,
+                "limits.yaml": LIMITS,
+                "keys.yaml": keys_yaml(args.keys, 0),
+            }
             commit_files(repo, files, "initial")
         asyncio.run(measure(path, args.keys, args.runs))
 

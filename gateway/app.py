@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from types import SimpleNamespace
 
-from policies.reload import PolicyHolder, PolicyWatcher
 from sanic import HTTPResponse, Request, Sanic
+from sanic.config import Config
 from sanic.exceptions import MethodNotAllowed, PayloadTooLarge, SanicException
 from sanic.exceptions import NotFound as RouteNotFound
 
@@ -22,13 +23,18 @@ from gateway.upstream.dispatch import Dispatcher
 from gateway.upstream.strategy import RouteCursors
 from gateway.upstream.transport import create_http_client
 from gateway.usage.events import EventBus
+from gateway.usage.recorder import Recorder
+from policies.reload import PolicyHolder, PolicyWatcher
 
 log = logging.getLogger("modelgate")
 
 STREAM_RESPONSE_TIMEOUT_S = 3600  # a long generation must not be cut by the server itself
 
 
-def create_app(settings: Settings, name: str = "modelgate") -> Sanic:
+AppType = Sanic[Config, SimpleNamespace]
+
+
+def create_app(settings: Settings, name: str = "modelgate") -> AppType:
     app = Sanic(name, configure_logging=False)
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.RESPONSE_TIMEOUT = STREAM_RESPONSE_TIMEOUT_S
@@ -42,12 +48,12 @@ def create_app(settings: Settings, name: str = "modelgate") -> Sanic:
     app.error_handler.add(Exception, _render_error)
 
     @app.before_server_start
-    async def start(app: Sanic) -> None:
+    async def start(app: AppType) -> None:
         app.ctx.state = await _build_state(settings)
         app.add_task(app.ctx.state.watcher.run(), name="policy-watcher")
 
     @app.after_server_stop
-    async def stop(app: Sanic) -> None:
+    async def stop(app: AppType) -> None:
         state: AppState = app.ctx.state
         await state.limiter.close()
         await state.http.aclose()
@@ -63,6 +69,7 @@ async def _build_state(settings: Settings) -> AppState:
     pools = CredentialPools(CredentialResolver(settings.credentials_dir))
     limiter = create_limiter(settings.redis_url, settings.state_dir, settings.limits_fail_mode)
     await limiter.start()
+    events = EventBus(capacity=settings.events_buffer)
     return AppState(
         settings=settings,
         policy=holder,
@@ -71,7 +78,8 @@ async def _build_state(settings: Settings) -> AppState:
         pools=pools,
         dispatcher=Dispatcher(http, pools, RouteCursors()),
         limiter=limiter,
-        events=EventBus(capacity=settings.events_buffer),
+        events=events,
+        recorder=Recorder(events),
     )
 
 

@@ -122,7 +122,7 @@ async def run(
     finally:
         if admission is not None:
             await state.limiter.settle(admission, ex.usage.total)
-        state.events.publish(ex.as_event())
+        state.recorder.record(ex)
 
 
 class NotReady(GatewayError):

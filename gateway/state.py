@@ -13,6 +13,7 @@ from gateway.limits import Limiter
 from gateway.settings import Settings
 from gateway.upstream.dispatch import Dispatcher
 from gateway.usage.events import EventBus
+from gateway.usage.recorder import Recorder
 
 
 @dataclass(slots=True)
@@ -25,4 +26,5 @@ class AppState:
     dispatcher: Dispatcher
     limiter: Limiter
     events: EventBus
+    recorder: Recorder
     started_at: float = field(default_factory=time.time)

@@ -57,15 +57,8 @@ def load_policy(files: Mapping[str, bytes]) -> Policy:
     limits = _load(sources, layout.single("limits"), LimitsFile, problems)
     keys = [(name, _load(sources, name, KeysFile, problems)) for name in layout.keys_files()]
     if layout.single("routes") is None:
-        problems.append(
-            Problem(
-                "routes.yaml",
-                1,
-                1,
-                "routes.yaml is missing: add it with a "
-                "top-level 'routes:' mapping (every other file is optional)",
-            )
-        )
+        message = "routes.yaml is missing: add it with a top-level 'routes:' mapping"
+        problems.append(Problem("routes.yaml", 1, 1, message + " (every other file is optional)"))
     parsed = Parsed(
         providers=_named(layout.single("providers") or "providers.yaml", providers),
         routes=_named(layout.single("routes") or "routes.yaml", routes),

@@ -20,7 +20,7 @@ credentials directory, read with surrounding whitespace stripped). Never the sec
 
 KeyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")]
 KeyHash = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
-NonNegative = Annotated[int, Field(ge=0)]
+NonNegative = Annotated[int, Field(ge=0, strict=True)]
 
 
 class Frozen(BaseModel):

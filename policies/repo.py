@@ -12,7 +12,7 @@ from pathlib import Path
 from dulwich.errors import NotGitRepository
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.objectspec import AmbiguousShortId, parse_commit
-from dulwich.refs import Ref
+from dulwich.refs import DiskRefsContainer, Ref
 from dulwich.repo import Repo
 
 from policies.problems import PolicyRepoError
@@ -45,8 +45,15 @@ def resolve(repo: Repo, rev: str) -> str | None:
 def ref_sha(repo_path: Path, ref: str) -> str | None:
     """The commit a ref points at now (symbolic refs and tags peeled); None if absent.
 
-    Cheap enough for a poll every half second: reads the ref files, not the object store.
+    Runs on the serving loop every poll, so a branch or HEAD in a plain repository is read
+    straight from the ref files (loose, then packed-refs) without opening the repository.
     """
+    controldir = _plain_controldir(repo_path)
+    if controldir is not None and (ref == "HEAD" or ref.startswith("refs/heads/")):
+        try:
+            return DiskRefsContainer(controldir)[Ref(ref.encode("utf-8"))].decode("ascii")
+        except KeyError:
+            return None
     try:
         repo = Repo(str(repo_path))
     except (NotGitRepository, FileNotFoundError, NotADirectoryError):
@@ -58,6 +65,16 @@ def ref_sha(repo_path: Path, ref: str) -> str | None:
             except KeyError:
                 return None
         return resolve(repo, ref)
+
+
+def _plain_controldir(repo_path: Path) -> Path | None:
+    """The git directory of a non-bare or bare repository; None for anything unusual."""
+    dot_git = repo_path / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    if (repo_path / "HEAD").is_file() and (repo_path / "objects").is_dir():
+        return repo_path
+    return None  # a linked worktree, or no repository: let dulwich's Repo decide
 
 
 def read_policy_files(repo: Repo, commit_sha: str) -> dict[str, bytes]:

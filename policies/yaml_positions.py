@@ -82,7 +82,7 @@ class SourceMap:
         try:
             return cls._build(text, pure=False)
         except YamlSyntaxError as exc:
-            if error_line is not None and exc.finding.line + 1 == error_line:
+            if error_line is not None and error_line - 1 in exc.lines:
                 raise
         return cls._build(text, pure=True)
 
@@ -93,7 +93,9 @@ class SourceMap:
             for event in YAML(typ="safe", pure=pure).parse(text):
                 builder.feed(event)
         except MarkedYAMLError as exc:
-            raise YamlSyntaxError(_marked_finding(exc, text)) from None
+            marks = (exc.problem_mark, exc.context_mark)
+            lines = frozenset(m.line for m in marks if m is not None)
+            raise YamlSyntaxError(_marked_finding(exc, text), lines) from None
         except ReaderError as exc:
             raise YamlSyntaxError(_reader_finding(exc, text)) from None
         except YAMLError as exc:  # unmarked: nothing better than the top of the file
@@ -132,9 +134,11 @@ class SourceMap:
 class YamlSyntaxError(Exception):
     """The text is not YAML; `finding` says where and why."""
 
-    def __init__(self, finding: Finding) -> None:
+    def __init__(self, finding: Finding, lines: frozenset[int] = frozenset()) -> None:
         super().__init__(finding.message)
         self.finding = finding
+        self.lines = lines | {finding.line}
+        """0-based lines the parser named: where it failed, and what it was parsing."""
 
 
 def _lookup(node: _Map, part: str | int) -> tuple[int, int, _Node] | None:
@@ -237,6 +241,8 @@ class _Builder:
 
 def _marked_finding(exc: MarkedYAMLError, text: str) -> Finding:
     mark = exc.problem_mark or exc.context_mark
+    if exc.context_mark is not None and mark is not None and mark.index >= len(text.rstrip()):
+        mark = exc.context_mark  # "got <stream end>": point at what was left open instead
     line, col = (mark.line, mark.column) if mark is not None else (0, 0)
     problem = exc.problem or exc.context or "not valid YAML"
     message = f"YAML syntax error: {problem}"

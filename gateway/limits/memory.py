@@ -239,9 +239,9 @@ def _headers(
 ) -> dict[str, str]:
     headers: dict[str, str] = {}
     if rpm is not None and requests is not None:
-        reset = requests.seconds_until_freed(now, 1) if requests.total else 0.0
+        reset = requests.seconds_until_next_freed(now)
         refusals.add_window_headers(headers, "requests", rpm, requests.total, reset)
     if tpm is not None and tokens is not None:
-        reset = tokens.seconds_until_freed(now, 1) if tokens.total else 0.0
+        reset = tokens.seconds_until_next_freed(now)
         refusals.add_window_headers(headers, "tokens", tpm, tokens.total, reset)
     return headers

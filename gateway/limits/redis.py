@@ -28,7 +28,8 @@ import logging
 import secrets
 import sqlite3
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -54,6 +55,7 @@ from policies.models import Limits
 
 log = logging.getLogger("modelgate.limits")
 
+T = TypeVar("T")
 _FAILURES = (RedisError, OSError)
 _UNLIMITED = -1
 
@@ -96,6 +98,7 @@ class RedisLimiter:
         """Usage of keys without limits, sent to Redis once a second (nothing to check)."""
         self._error: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Future[Any]] = set()
 
     @property
     def degraded(self) -> bool:
@@ -117,6 +120,8 @@ class RedisLimiter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        while self._background:  # settlements of cancelled requests
+            await asyncio.gather(*self._background, return_exceptions=True)
         if not self.degraded:
             with contextlib.suppress(*_FAILURES):
                 await self._send_unlimited()
@@ -142,27 +147,30 @@ class RedisLimiter:
         names = key_names(key_id, periods.day, periods.month)
         ticket = f"{self._ticket_prefix}{next(self._tickets)}"
         estimate = max(0, estimated_tokens) if tpm is not None else 0
-        try:
-            reply = await self._admit_script(
+        call = self._in_background(
+            self._admit_script(
                 keys=[names.requests, names.tokens, names.leases, names.day, names.month],
                 args=[
-                    int(now * 1000),
-                    _arg(rpm),
-                    _arg(tpm),
-                    _arg(max_conc),
-                    _arg(per_day),
-                    _arg(per_month),
-                    estimate,
+                    f"{int(now * 1000)} {_arg(rpm)} {_arg(tpm)} {_arg(max_conc)} "
+                    f"{_arg(per_day)} {_arg(per_month)} {estimate} {self._lease_ms} "
+                    f"{WINDOW_TTL_S}",
                     ticket,
-                    self._lease_ms,
-                    WINDOW_TTL_S,
                 ],
             )
+        )
+        try:
+            reply = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            # The caller went away mid-call (client disconnected). If the script admitted
+            # the request, free its slot now rather than when the lease runs out.
+            orphan = Admission(key_id, estimate, {}, limits, int(now), ticket, True)
+            call.add_done_callback(lambda done: self._settle_orphan(done, orphan))
+            raise
         except _FAILURES as exc:
             self._lost(exc)
             return self._unchecked(key_id)
         verdict, requests, tokens, in_flight, day, month, req_oldest, tok_oldest, freed_by = (
-            int(value) for value in reply
+            int(value) for value in reply.split()
         )
         seen = self._seen.setdefault(key_id, UseCounts())
         seen.rpm_used, seen.tpm_used, seen.in_flight = requests, tokens, in_flight
@@ -193,27 +201,26 @@ class RedisLimiter:
             pending[1] += 1
             return
         names = key_names(admission.key_id, periods.day, periods.month)
-        try:
-            totals = await self._settle_script(
-                keys=[names.tokens, names.leases, names.day, names.month],
-                args=[
-                    admission.ticket,
-                    admission.reserved_tokens,
-                    admission.token_second,
-                    used,
-                    int(now),
-                    1 if admission.limits.tpm is not None else 0,
-                    WINDOW_TTL_S,
-                    day_ttl(periods, now),
-                    month_ttl(periods, now),
-                ],
+        try:  # shielded: settlement runs in `finally` blocks of cancelled requests too
+            totals = await asyncio.shield(
+                self._in_background(
+                    self._settle_script(
+                        keys=[names.tokens, names.leases, names.day, names.month],
+                        args=[
+                            f"{admission.reserved_tokens} {admission.token_second} {used} "
+                            f"{int(now)} {1 if admission.limits.tpm is not None else 0} "
+                            f"{WINDOW_TTL_S} {day_ttl(periods, now)} {month_ttl(periods, now)}",
+                            admission.ticket,
+                        ],
+                    )
+                )
             )
         except _FAILURES as exc:
             self._lost(exc)
             return
         seen = self._seen.setdefault(admission.key_id, UseCounts())
         seen.day_tokens, seen.day_requests, seen.month_tokens, seen.month_requests = (
-            int(value) for value in totals
+            int(value) for value in totals.split()
         )
         seen.in_flight = max(0, seen.in_flight - 1)
         if admission.limits.tpm is not None:
@@ -264,6 +271,24 @@ class RedisLimiter:
             "error": error,
         }
 
+    def _in_background(self, call: Awaitable[T]) -> asyncio.Future[T]:
+        """Run `call` to its end even if its caller is cancelled; `close` waits for it."""
+        future = asyncio.ensure_future(call)
+        self._background.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: asyncio.Future[Any]) -> None:
+        self._background.discard(future)
+        if not future.cancelled():
+            future.exception()  # marked as seen: a caller still waiting gets it anyway
+
+    def _settle_orphan(self, done: asyncio.Future[Any], orphan: Admission) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        if int(done.result().split()[0]) == 0:  # it was admitted
+            self._in_background(self.settle(orphan, 0))
+
     def _unchecked(self, key_id: str) -> Admission:
         if self._fail_mode == "fail-closed":
             raise LimiterUnavailable()
@@ -294,6 +319,8 @@ class RedisLimiter:
                     await self._send_unlimited()
             except _FAILURES as exc:
                 self._lost(exc)
+            except Exception:  # a bug must not stop the probing; say so and keep going
+                log.exception("limits: background task failed")
 
     async def _send_unlimited(self) -> None:
         if not self._unlimited:

@@ -2,19 +2,21 @@
 -- counted only if every check passes, so a refused request costs nothing.
 -- KEYS: 1 requests window, 2 tokens window (hashes: epoch second -> units),
 --       3 in-flight leases (zset: ticket -> lease deadline in ms), 4 day totals, 5 month totals
--- ARGV: 1 now (ms), 2 rpm, 3 tpm, 4 max_concurrency, 5 tokens_per_day, 6 tokens_per_month
---       (-1: not limited), 7 prompt estimate, 8 ticket, 9 lease (ms), 10 window ttl (s)
--- Returns {verdict, requests, tokens, in_flight, day tokens, month tokens,
---          oldest counted request second, oldest counted token second,
---          second by which enough has slid out for this request (-1: never)}
+-- ARGV[1]: space-separated integers: now (ms), rpm, tpm, max_concurrency, tokens_per_day,
+--          tokens_per_month (-1: not limited), prompt estimate, lease (ms), window ttl (s)
+-- ARGV[2]: this request's ticket
+-- (One string each way: redis-py spends more CPU per argument and reply element than Redis
+-- spends running the script.)
+-- Returns "verdict requests tokens in_flight day_tokens month_tokens oldest_request_second
+--          oldest_token_second freed_by_second" (-1: none / never)
 -- verdict: 0 admitted, 1 day quota, 2 month quota, 3 rpm, 4 tpm, 5 concurrency
 
-local now_ms = tonumber(ARGV[1])
+local arg = {}
+for value in string.gmatch(ARGV[1], '%S+') do arg[#arg + 1] = tonumber(value) end
+local now_ms, rpm, tpm, max_conc, per_day, per_month, estimate, lease_ms, window_ttl =
+  unpack(arg)
+local ticket = ARGV[2]
 local sec = math.floor(now_ms / 1000)
-local rpm, tpm = tonumber(ARGV[2]), tonumber(ARGV[3])
-local max_conc, per_day, per_month = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local estimate, ticket = tonumber(ARGV[7]), ARGV[8]
-local lease_ms, window_ttl = tonumber(ARGV[9]), tonumber(ARGV[10])
 
 -- Sum of the buckets still inside the 60 s window; drops the ones that slid out.
 local function window(key)
@@ -84,4 +86,5 @@ if verdict == 0 then
   redis.call('PEXPIRE', KEYS[3], lease_ms)
   in_flight = in_flight + 1
 end
-return {verdict, requests, tokens, in_flight, day, month, req_oldest, tok_oldest, free}
+return string.format('%d %d %d %d %d %d %d %d %d', verdict, requests, tokens, in_flight,
+  day, month, req_oldest, tok_oldest, free)

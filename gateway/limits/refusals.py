@@ -23,6 +23,8 @@ def format_duration(seconds: float) -> str:
     if seconds < 1:
         return f"{max(1, round(seconds * 1000))}ms"
     seconds = round(seconds, 3)
+    if seconds < 60:  # the common case: windows are a minute long
+        return f"{seconds:g}s"
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     text = f"{secs:.3f}".rstrip("0").rstrip(".") + "s"
@@ -40,14 +42,27 @@ def retry_after(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
 
 
+_REQUEST_HEADERS = (
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+)
+_TOKEN_HEADERS = (
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
+)
+
+
 def add_window_headers(
     headers: dict[str, str], unit: str, limit: int, used: int, reset_s: float
 ) -> None:
-    headers[f"x-ratelimit-limit-{unit}"] = str(limit)
-    headers[f"x-ratelimit-remaining-{unit}"] = str(max(0, limit - used))
-    headers[f"x-ratelimit-reset-{unit}"] = format_duration(
-        WINDOW_S if math.isinf(reset_s) else reset_s
-    )
+    """unit: "requests" or "tokens"."""
+    names = _TOKEN_HEADERS if unit == "tokens" else _REQUEST_HEADERS
+    limit_name, remaining_name, reset_name = names
+    headers[limit_name] = str(limit)
+    headers[remaining_name] = str(limit - used if used < limit else 0)
+    headers[reset_name] = format_duration(WINDOW_S if math.isinf(reset_s) else reset_s)
 
 
 def rpm_exceeded(key_id: str, rpm: int, wait_s: float, headers: dict[str, str]) -> RateLimited:

@@ -18,12 +18,14 @@ _EMPTY = (0,) * WINDOW_S
 class SlidingWindow:
     """Units (requests or tokens) counted in the last 60 whole seconds."""
 
-    __slots__ = ("_buckets", "_head", "total")
+    __slots__ = ("_buckets", "_head", "_oldest", "total")
 
     def __init__(self) -> None:
         self._buckets = list(_EMPTY)
         self._head = 0
         """The newest second the window has advanced to."""
+        self._oldest = 0
+        """The oldest second with units in it (meaningful while total > 0)."""
         self.total = 0
 
     def advance(self, sec: int) -> int:
@@ -46,13 +48,18 @@ class SlidingWindow:
                     self.total -= buckets[i]
                     buckets[i] = 0
         self._head = sec
+        if self.total and self._oldest <= sec - WINDOW_S:
+            self._find_oldest(sec - WINDOW_S + 1)
         return sec
 
     def add(self, sec: int, units: int) -> int:
         """Count `units` in second `sec`; returns the second they were counted in."""
         sec = self.advance(sec)
-        self._buckets[sec % WINDOW_S] += units
-        self.total += units
+        if units > 0:
+            if not self.total:
+                self._oldest = sec
+            self._buckets[sec % WINDOW_S] += units
+            self.total += units
         return sec
 
     def take_back(self, sec: int, units: int) -> None:
@@ -64,6 +71,12 @@ class SlidingWindow:
         taken = min(units, self._buckets[i])
         self._buckets[i] -= taken
         self.total -= taken
+        if self.total and not self._buckets[i] and sec == self._oldest:
+            self._find_oldest(sec + 1)
+
+    def seconds_until_next_freed(self, now: float) -> float:
+        """Seconds from `now` until the oldest counted unit leaves (0 if none is counted)."""
+        return max(0.0, self._oldest + WINDOW_S - now) if self.total else 0.0
 
     def seconds_until_freed(self, now: float, units: int) -> float:
         """Seconds from `now` until at least `units` counted units have left the window.
@@ -79,3 +92,10 @@ class SlidingWindow:
             if freed >= units:
                 return max(0.0, s + WINDOW_S - now)
         return math.inf
+
+    def _find_oldest(self, start: int) -> None:
+        buckets = self._buckets
+        for s in range(start, self._head + 1):
+            if buckets[s % WINDOW_S]:
+                self._oldest = s
+                return

@@ -318,15 +318,16 @@ def _write_messages(messages: list[Message]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for m in messages:
         blocks = [b for b in (_write_part(p) for p in m.parts) if b is not None]
-        if m.role == "user":
-            # Anthropic wants a turn's tool results before anything else in it.
-            blocks.sort(key=lambda b: b["type"] != "tool_result")
         if not blocks:
             continue
         if out and out[-1]["role"] == m.role:
             out[-1]["content"].extend(blocks)
         else:
             out.append({"role": m.role, "content": blocks})
+    for msg in out:
+        if msg["role"] == "user":
+            # Anthropic wants a turn's tool results before anything else in it.
+            msg["content"].sort(key=lambda b: b["type"] != "tool_result")
     return out
 
 

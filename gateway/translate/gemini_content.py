@@ -53,6 +53,7 @@ from gateway.translate.wire import (
     as_list,
     bad,
     dumps,
+    is_base64,
     loose_arguments,
     new_id,
     not_translatable,
@@ -119,7 +120,7 @@ def request_to_canonical(body: dict[str, Any]) -> ChatRequest:
         req.system = [system]
     elif isinstance(system, dict):
         texts = [p.get("text", "") for p in system.get("parts") or () if isinstance(p, dict)]
-        req.system = ["".join(texts)] if texts else []
+        req.system = [t for t in texts if t]
     read_tools(body, req)
     read_generation_config(body, req)
     unknown = body.keys() - _KNOWN - _IGNORED
@@ -342,13 +343,13 @@ def response_from_canonical(resp: ChatResponse, client_model: str) -> dict[str, 
             parts.append({"text": p.text})
         elif isinstance(p, ThinkingPart) and not p.redacted:
             part: dict[str, Any] = {"text": p.text, "thought": True}
-            if p.signature:
+            if p.signature and is_base64(p.signature):
                 part["thoughtSignature"] = p.signature
             parts.append(part)
         elif isinstance(p, ToolCallPart):
             call = {"id": p.id, "name": p.name, "args": loose_arguments(p.arguments)}
             part = {"functionCall": call}
-            if p.signature:
+            if p.signature and is_base64(p.signature):
                 part["thoughtSignature"] = p.signature
             parts.append(part)
     candidate = {

@@ -24,7 +24,7 @@ from gateway.translate.canonical import (
     ToolCallStart,
     Usage,
 )
-from gateway.translate.wire import loose_arguments, new_id
+from gateway.translate.wire import is_base64, loose_arguments, new_id
 
 _FILTERED = (
     "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
@@ -193,7 +193,7 @@ class StreamEncoder:
         for cid, name, fragments, signature in self._calls.values():
             call = {"id": cid, "name": name, "args": loose_arguments("".join(fragments))}
             part: dict[str, Any] = {"functionCall": call}
-            if signature:
+            if signature and is_base64(signature):
                 part["thoughtSignature"] = signature
             parts.append(part)
         self._calls.clear()
@@ -224,7 +224,7 @@ class StreamEncoder:
             if ev.redacted:
                 return out
             part: dict[str, Any] = {"text": ev.text, "thought": True}
-            if ev.signature:
+            if ev.signature and is_base64(ev.signature):
                 part["thoughtSignature"] = ev.signature
             return out + self._chunk([part])
         if isinstance(ev, ToolCallStart):

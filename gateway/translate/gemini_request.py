@@ -65,14 +65,16 @@ def read_tools(body: dict[str, Any], req: ChatRequest) -> None:
     calling = _camel(calling)
     mode = str(calling.get("mode", "AUTO")).upper()
     names = calling.get("allowedFunctionNames") or []
+    if mode == "ANY" and len(names) == 1:
+        req.tool_choice = ToolChoice("tool", names[0])
+        return
     if names:
         # Only these may be called: offering only them says the same to any provider.
         req.tools = [t for t in req.tools if t.name in names]
     if mode == "NONE":
         req.tool_choice = ToolChoice("none")
     elif mode == "ANY":
-        one = len(names) == 1
-        req.tool_choice = ToolChoice("tool", names[0]) if one else ToolChoice("required")
+        req.tool_choice = ToolChoice("required")
     elif mode in ("AUTO", "VALIDATED", "MODE_UNSPECIFIED"):
         req.tool_choice = ToolChoice("auto")
     else:

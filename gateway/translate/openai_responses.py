@@ -54,6 +54,7 @@ from gateway.translate.wire import (
     opt_int,
     opt_number,
     refuse_extra,
+    unsupported,
 )
 
 __all__ = [
@@ -213,10 +214,14 @@ def _read_tools(body: dict[str, Any], req: ChatRequest) -> None:
 
 def request_from_canonical(req: ChatRequest, upstream_model: str) -> dict[str, Any]:
     refuse_extra(req, NAME)
+    if req.n is not None and req.n > 1:
+        raise unsupported("'n' > 1 (several choices)", NAME, "Send n = 1.")
+    for name in ("top_k", "seed", "presence_penalty", "frequency_penalty", "stop"):
+        if getattr(req, name):
+            raise unsupported(f"'{name}'", NAME, "Remove it.")
     items: list[dict[str, Any]] = []
     for m in req.messages:
-        for p in m.parts:
-            items.extend(_write_part(m.role, p))
+        items.extend(_write_items(m.role, m.parts))
     body: dict[str, Any] = {"model": upstream_model, "input": items}
     if req.system:
         body["instructions"] = "\n\n".join(req.system)
@@ -254,25 +259,44 @@ def request_from_canonical(req: ChatRequest, upstream_model: str) -> dict[str, A
     return body
 
 
-def _write_part(role: str, p: Part) -> list[dict[str, Any]]:
-    if isinstance(p, TextPart):
-        kind = "output_text" if role == "assistant" else "input_text"
-        return [{"type": "message", "role": role, "content": [{"type": kind, "text": p.text}]}]
-    if isinstance(p, ImagePart):
-        image = {"type": "input_image", "image_url": image_to_url(p), "detail": p.detail or "auto"}
-        return [{"type": "message", "role": role, "content": [image]}]
-    if isinstance(p, ToolCallPart):
-        return [
-            {"type": "function_call", "call_id": p.id, "name": p.name, "arguments": p.arguments}
-        ]
-    if isinstance(p, ToolResultPart):
-        return [
-            {"type": "function_call_output", "call_id": p.call_id, "output": joined_text(p.content)}
-        ]
-    if p.redacted or not p.signature:
-        return []
-    summary = [{"type": "summary_text", "text": p.text}]
-    return [{"type": "reasoning", "summary": summary, "encrypted_content": p.signature}]
+def _write_items(role: str, parts: list[Part]) -> list[dict[str, Any]]:
+    """Input items of one turn: its text and images together in one message item."""
+    items: list[dict[str, Any]] = []
+    content: list[dict[str, Any]] = []
+    text_kind = "output_text" if role == "assistant" else "input_text"
+    for p in parts:
+        if isinstance(p, TextPart):
+            content.append({"type": text_kind, "text": p.text})
+            continue
+        if isinstance(p, ImagePart):
+            url = image_to_url(p)
+            content.append({"type": "input_image", "image_url": url, "detail": p.detail or "auto"})
+            continue
+        if content:
+            items.append({"type": "message", "role": role, "content": content})
+            content = []
+        if isinstance(p, ToolCallPart):
+            items.append(
+                {"type": "function_call", "call_id": p.id, "name": p.name, "arguments": p.arguments}
+            )
+        elif isinstance(p, ToolResultPart):
+            output: str | list[dict[str, Any]] = joined_text(p.content)
+            if any(isinstance(c, ImagePart) for c in p.content):
+                output = [
+                    {"type": "input_text", "text": c.text}
+                    if isinstance(c, TextPart)
+                    else {"type": "input_image", "image_url": image_to_url(c), "detail": "auto"}
+                    for c in p.content
+                ]
+            items.append({"type": "function_call_output", "call_id": p.call_id, "output": output})
+        elif not p.redacted and p.signature:
+            summary = [{"type": "summary_text", "text": p.text}]
+            items.append(
+                {"type": "reasoning", "summary": summary, "encrypted_content": p.signature}
+            )
+    if content:
+        items.append({"type": "message", "role": role, "content": content})
+    return items
 
 
 # -- response ------------------------------------------------------------------------------

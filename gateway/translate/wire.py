@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -136,6 +137,14 @@ def loose_arguments(arguments: str) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         return {"_raw_arguments": arguments}
     return value if isinstance(value, dict) else {"_raw_arguments": arguments}
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
+
+
+def is_base64(value: str) -> bool:
+    """Gemini signatures are bytes: only base64 text can travel as one."""
+    return len(value) % 4 == 0 and _BASE64.fullmatch(value) is not None
 
 
 def image_from_url(url: str, param: str, detail: str | None = None) -> ImagePart:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
 import orjson
 
 from credentials.pool import AllCoolingDown, Credential, CredentialPools
-from gateway.errors import GatewayError, Unavailable, UpstreamClientError, UpstreamFailed
+from gateway.errors import Unavailable, UpstreamClientError, UpstreamFailed
 from gateway.upstream.endpoints import Op, auth_headers, upstream_url
 from gateway.upstream.strategy import RouteCursors
 from policies.snapshot import ResolvedRoute, Target
@@ -85,7 +85,7 @@ class Dispatcher:
         client: httpx.AsyncClient,
         pools: CredentialPools,
         cursors: RouteCursors,
-        sleep: Callable[[float], object] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._client = client
         self._pools = pools
@@ -210,4 +210,3 @@ async def _read_and_close(response: httpx.Response) -> bytes:
         await response.aclose()
 
 
-__all__ = ["BodyFor", "Dispatcher", "GatewayError", "Opened", "upstream_error_message"]

@@ -277,7 +277,7 @@ class _ResponseStream(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         # A body received in full went back to the pool already (aiohttp releases it at EOF),
         # so this closes only a connection whose response was not finished.
-        pass
+        self._response.close()
 
 
 def _translate(exc: BaseException, request: httpx.Request) -> httpx.TransportError:

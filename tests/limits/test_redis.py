@@ -313,3 +313,41 @@ async def test_an_empty_redis_is_seeded_from_the_usage_store(
         await limiter.admit("k", Limits(tokens_per_day=100), 0)
     usage = await limiter.fetch_usage("k", Limits())
     assert usage["tokens_per_month"]["used"] == 100
+
+
+async def test_a_request_cancelled_during_admission_does_not_keep_its_slot(
+    make_redis_limiter: MakeLimiter, redis_url: str
+) -> None:
+    limiter = await started(make_redis_limiter, redis_url)
+    limits = Limits(rpm=100, max_concurrency=1)
+    admitting = asyncio.create_task(limiter.admit("k", limits, 0))
+    await asyncio.sleep(0)  # the script is on its way
+    admitting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await admitting
+    for _ in range(250):  # up to 5 s
+        usage = await limiter.fetch_usage("k", limits)
+        if usage["max_concurrency"]["used"] == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert usage["rpm"]["used"] == 1  # the script ran and admitted it ...
+    assert usage["max_concurrency"]["used"] == 0  # ... and the orphan was settled
+    await limiter.admit("k", limits, 0)
+
+
+async def test_a_settlement_whose_caller_is_cancelled_still_completes(
+    make_redis_limiter: MakeLimiter, redis_url: str
+) -> None:
+    limiter = await started(make_redis_limiter, redis_url)
+    limits = Limits(max_concurrency=1, tokens_per_day=1000)
+    admission = await limiter.admit("k", limits, 0)
+    settling = asyncio.create_task(limiter.settle(admission, 30))
+    await asyncio.sleep(0)
+    settling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await settling
+    await limiter.close()  # waits for the shielded settlement
+    checker = await started(make_redis_limiter, redis_url)
+    usage = await checker.fetch_usage("k", limits)
+    assert usage["max_concurrency"]["used"] == 0
+    assert usage["tokens_per_day"]["used"] == 30

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import sys
 
 from gateway.limits.window import WINDOW_S, SlidingWindow
@@ -77,3 +78,22 @@ def test_memory_is_constant_whatever_the_number_of_units() -> None:
     assert len(window._buckets) == WINDOW_S
     assert sys.getsizeof(window._buckets) == size
     assert window.total == 60 * 500
+
+
+def test_the_oldest_counted_second_is_tracked_through_slides_and_take_backs() -> None:
+    rng = random.Random(7)
+    window = SlidingWindow()
+    sec = T0
+    for _ in range(5000):
+        sec += rng.choice((0, 0, 0, 1, 1, 2, 7, 61))
+        action = rng.random()
+        if action < 0.6:
+            window.add(sec, rng.choice((0, 1, 5)))
+        elif action < 0.9:
+            window.take_back(sec - rng.randrange(0, 70), rng.choice((1, 3, 100)))
+        else:
+            window.advance(sec)
+        now = window.advance(sec) + 0.5
+        expected = window.seconds_until_freed(now, 1) if window.total else 0.0
+        assert window.seconds_until_next_freed(now) == expected
+        assert window.total == sum(window._buckets) >= 0

@@ -97,3 +97,15 @@ def test_missing_refs_and_repositories(repo: PolicyRepo, tmp_path: Path) -> None
     assert ref_sha(tmp_path / "plain", "refs/heads/main") is None
     with pytest.raises(PolicyRepoError, match="modelgate init"):
         open_repo(tmp_path / "plain")
+
+
+def test_ref_sha_peels_tags_and_reads_linked_worktrees(repo: PolicyRepo, tmp_path: Path) -> None:
+    head = repo.head()
+    repo.git("tag", "-a", "v1", "-m", "annotated tag")
+    assert ref_sha(repo.path, "refs/tags/v1") == head
+    assert ref_sha(repo.path, "v1") == head
+    linked = tmp_path / "linked"
+    repo.git("worktree", "add", "-q", "-b", "side", str(linked))
+    assert (linked / ".git").is_file()
+    assert ref_sha(linked, "refs/heads/main") == head
+    assert ref_sha(linked, "HEAD") == head  # the worktree's own HEAD: branch side

@@ -1,0 +1,111 @@
+"""Request, error and token totals since start, by key, model, provider and status class.
+
+Plain dict increments on the request path (no locks, no IO); metrics and /admin/api/usage
+read them. Label values come from the policy only (key ids, route names, provider names),
+so the number of series is bounded by the policy, never by what clients send.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.exchange import Exchange
+from policies.snapshot import Snapshot
+
+NO_KEY = "none"
+"""The key label of a request that presented no valid key."""
+UNKNOWN_MODEL = "unknown"
+"""The model label of a request whose model no route matches (or that named none)."""
+NO_PROVIDER = "none"
+"""The provider label of a request that never reached an upstream."""
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    key: str
+    model: str
+    provider: str
+
+
+def labels_of(ex: Exchange, snapshot: Snapshot | None) -> Labels:
+    """Bounded label values: the route name the policy matched, not the client's string."""
+    model = UNKNOWN_MODEL
+    if ex.model is not None and snapshot is not None:
+        route = snapshot.resolve(ex.model)  # a cached dict hit for known models
+        if route is not None:
+            model = route.name
+    return Labels(ex.key_id or NO_KEY, model, ex.provider or NO_PROVIDER)
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"
+
+
+@dataclass(slots=True)
+class Totals:
+    requests: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, other: Totals) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
+
+
+class Traffic:
+    """Counts since the process started."""
+
+    def __init__(self) -> None:
+        self.by_status: dict[tuple[str, str, str, str], Totals] = {}
+        """(key, model, provider, status class) -> totals"""
+        self.errors: dict[tuple[str, str, str, str], int] = {}
+        """(key, model, provider, error kind) -> count"""
+
+    def count(self, labels: Labels, ex: Exchange) -> None:
+        slot = (labels.key, labels.model, labels.provider, status_class(ex.status))
+        totals = self.by_status.get(slot)
+        if totals is None:
+            totals = self.by_status[slot] = Totals()
+        totals.requests += 1
+        totals.prompt_tokens += ex.usage.prompt_tokens
+        totals.completion_tokens += ex.usage.completion_tokens
+        if ex.status >= 400 or ex.error is not None:
+            totals.errors += 1
+            kind = ex.error or "upstream_client_error"
+            err_slot = (labels.key, labels.model, labels.provider, kind)
+            self.errors[err_slot] = self.errors.get(err_slot, 0) + 1
+
+    def per_key(self) -> dict[str, Totals]:
+        out: dict[str, Totals] = {}
+        for (key, _, _, _), totals in self.by_status.items():
+            out.setdefault(key, Totals()).add(totals)
+        return out
+
+    def per_model(self) -> dict[tuple[str, str], Totals]:
+        """(model, provider) -> totals."""
+        out: dict[tuple[str, str], Totals] = {}
+        for (_, model, provider, _), totals in self.by_status.items():
+            out.setdefault((model, provider), Totals()).add(totals)
+        return out
+
+    def tokens(self) -> dict[tuple[str, str, str], tuple[int, int]]:
+        """(key, model, provider) -> (prompt, completion) tokens."""
+        out: dict[tuple[str, str, str], tuple[int, int]] = {}
+        for (key, model, provider, _), totals in self.by_status.items():
+            prompt, completion = out.get((key, model, provider), (0, 0))
+            out[(key, model, provider)] = (
+                prompt + totals.prompt_tokens,
+                completion + totals.completion_tokens,
+            )
+        return out
