@@ -11,6 +11,7 @@ Standard library only (Linux /proc).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -27,10 +28,8 @@ def descendants(pid: int) -> list[int]:
             continue
         found.append(current)
         for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
+            with contextlib.suppress(OSError):  # the task may exit while we look
                 todo += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
     return found
 
 

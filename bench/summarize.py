@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 NOISY = 0.10  # (max - min) / median above this flags a cell with "!"
-HARNESS_BOUND = 95.0  # CPU 1 busy% from which wrk + upstream, not the gateway, set the pace
+# wrk + upstream, not the gateway, set the pace when their core is this busy while the
+# gateway's process is below GATEWAY_SATURATED.
+HARNESS_BOUND = 95.0
+GATEWAY_SATURATED = 85.0
 TARGETS = (
     # (label, mode, conns, metric, limit)
     ("added p50 latency, non-stream, 1 connection", "nonstream", 1, "added_p50_ms", 0.5),
@@ -45,10 +48,10 @@ def stats(values: list[float]) -> Stats | None:
 
 def fmt(s: Stats | None, digits: int, spread: bool = True) -> str:
     if s is None:
-        return "–"
+        return "-"
     text = f"{s['median']:.{digits}f}"
     if spread and s["n"] > 1:
-        text += f" ({s['min']:.{digits}f}–{s['max']:.{digits}f})"
+        text += f" ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
     return text + (" !" if s["noisy"] and s["n"] > 1 else "")
 
 
@@ -109,8 +112,10 @@ def cells(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "p50_ms": stats([r["p50"] for r in rows]),
                 "p99_ms": stats([r["p99"] for r in rows]),
                 "errors": sum(r["errors"] for r in rows),
-                "cpu1_busy_pct": stats([r["busy"]["cpu1"] for r in rows if "cpu1" in r.get("busy", {})]),
-                "cpu0_busy_pct": stats([r["busy"]["cpu0"] for r in rows if "cpu0" in r.get("busy", {})]),
+                "busy_pct": {
+                    cpu: stats([r["busy"][cpu] for r in rows if cpu in r.get("busy", {})])
+                    for cpu in sorted({cpu for r in rows for cpu in r.get("busy", {})})
+                },
             }
         g = [gateway[k] for k in sorted(gateway)]
         cell["cpu_ms_per_req"] = stats([r["cpu_ms_per_req"] for r in g if "cpu_ms_per_req" in r])
@@ -129,52 +134,68 @@ def memory(out: Path) -> dict[str, float] | None:
     i, e = load(idle).get("gateway"), load(end).get("gateway")
     if not i or not e:
         return None
-    return {"idle_mb": i["rss_kb"] / 1024, "after_mb": e["rss_kb"] / 1024, "peak_mb": e["hwm_kb"] / 1024}
+    return {
+        "idle_mb": i["rss_kb"] / 1024,
+        "after_mb": e["rss_kb"] / 1024,
+        "peak_mb": e["hwm_kb"] / 1024,
+    }
 
 
 def render(meta: dict[str, Any], table: list[dict[str, Any]], mem: dict[str, float] | None) -> str:
     has_gw = any(c["gateway"]["rps"] for c in table)
+    gw_cpu, lg_cpu = meta.get("gateway_cpu", "0"), meta.get("loadgen_cpu", "1")
     lines = [
         f"# ModelGate overhead benchmark, {meta.get('started', '')}",
         "",
         f"- gateway: `{meta.get('gateway', 'none')}`",
         f"- {meta.get('repeats')} repeats x {meta.get('duration_s')} s per cell, wrk -t1, "
-        f"upstream `fake_upstream.py {meta.get('upstream_args') or ''}`".rstrip() + ",",
+        f"upstream `fake_upstream.py {meta.get('upstream_args') or ''}`".rstrip()
+        + ",",
         f"  pinning: gateway CPU {meta.get('gateway_cpu')}, upstream CPU "
         f"{meta.get('upstream_cpu')}, wrk CPU {meta.get('loadgen_cpu')}",
-        f"- {meta.get('cpu_model', '').strip()}, {meta.get('nproc')} CPUs, {meta.get('python', '')}",
+        f"- {meta.get('cpu_model', '').strip()}, {meta.get('nproc')} CPUs, "
+        f"Python {meta.get('python', '')}",
         "",
-        "Median (min–max) over repeats; ` !` marks a spread over 10 %. Latency is wrk's time to "
+        "Median (min-max) over repeats; ` !` marks a spread over 10 %. Latency is wrk's time to "
         "the full response (for streams: the last chunk).",
         "",
     ]
     if has_gw:
         lines += [
             "| mode | conns | direct RPS | gateway RPS | ratio | direct p50 ms | gateway p50 ms "
-            "| added p50 ms | added p99 ms | gateway CPU ms/req | gateway CPU % | CPU1 busy % |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| added p50 ms | added p99 ms | gateway CPU ms/req | gateway CPU % "
+            f"| CPU{gw_cpu} busy % | CPU{lg_cpu} busy % |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
     else:
         lines += [
-            "| mode | conns | direct RPS | direct p50 ms | direct p99 ms | CPU1 busy % |",
+            f"| mode | conns | direct RPS | direct p50 ms | direct p99 ms | CPU{lg_cpu} busy % |",
             "|---|---:|---:|---:|---:|---:|",
         ]
     for c in table:
         d, g = c["direct"], c["gateway"]
         if has_gw:
-            cpu1 = g["cpu1_busy_pct"]
-            bound = " (harness-bound)" if cpu1 and cpu1["median"] >= HARNESS_BOUND else ""
+            harness, own = g["busy_pct"].get(f"cpu{lg_cpu}"), c["cpu_util_pct"]
+            bound = (
+                " (harness-bound)"
+                if harness
+                and own
+                and harness["median"] >= HARNESS_BOUND
+                and own["median"] < GATEWAY_SATURATED
+                else ""
+            )
             lines.append(
                 f"| {c['mode']} | {c['conns']} | {fmt(d['rps'], 0)} | {fmt(g['rps'], 0)} | "
                 f"{fmt(c['rps_ratio'], 2, False)} | {fmt(d['p50_ms'], 3, False)} | "
                 f"{fmt(g['p50_ms'], 3)} | {fmt(c['added_p50_ms'], 3)} | "
                 f"{fmt(c['added_p99_ms'], 3)} | {fmt(c['cpu_ms_per_req'], 3)} | "
-                f"{fmt(c['cpu_util_pct'], 0, False)} | {fmt(cpu1, 0, False)}{bound} |"
+                f"{fmt(own, 0, False)} | {fmt(g['busy_pct'].get(f'cpu{gw_cpu}'), 0, False)} | "
+                f"{fmt(harness, 0, False)}{bound} |"
             )
         else:
             lines.append(
                 f"| {c['mode']} | {c['conns']} | {fmt(d['rps'], 0)} | {fmt(d['p50_ms'], 3)} | "
-                f"{fmt(d['p99_ms'], 3)} | {fmt(d['cpu1_busy_pct'], 0, False)} |"
+                f"{fmt(d['p99_ms'], 3)} | {fmt(d['busy_pct'].get(f'cpu{lg_cpu}'), 0, False)} |"
             )
     errors = sum(c["direct"]["errors"] + c["gateway"]["errors"] for c in table)
     if errors:
@@ -190,7 +211,7 @@ def render(meta: dict[str, Any], table: list[dict[str, Any]], mem: dict[str, flo
         for label, mode, conns, metric, limit in TARGETS:
             cell = next((c for c in table if c["mode"] == mode and c["conns"] == conns), None)
             s = cell[metric] if cell else None
-            verdict = "–" if s is None else ("met" if s["median"] <= limit else "**missed**")
+            verdict = "-" if s is None else ("met" if s["median"] <= limit else "**missed**")
             lines.append(f"| {label} | {limit} ms | {fmt(s, 3)} | {verdict} |")
     return "\n".join(lines) + "\n"
 

@@ -13,9 +13,14 @@ from sanic.exceptions import NotFound as RouteNotFound
 
 from credentials.pool import CredentialPools, CredentialResolver
 from gateway.admin import routes as admin_routes
+from gateway.admin import sync as admin_sync
+from gateway.api import anthropic as anthropic_api
+from gateway.api import gemini as gemini_api
 from gateway.api import openai as openai_api
 from gateway.errors import BadRequest, BodyTooLarge, GatewayError, NotFound
 from gateway.limits.factory import create_limiter
+from gateway.logs import configure_logging
+from gateway.metrics import GatewayMetrics, LiveSources
 from gateway.responses import error_response, protocol_of_path, request_id_of
 from gateway.settings import Settings
 from gateway.state import AppState
@@ -24,7 +29,11 @@ from gateway.upstream.strategy import RouteCursors
 from gateway.upstream.transport import create_http_client
 from gateway.usage.events import EventBus
 from gateway.usage.recorder import Recorder
+from gateway.usage.request_log import DEFAULT_FILE as REQUEST_LOG_FILE
+from gateway.usage.request_log import RequestLog
+from gateway.usage.traffic import Traffic
 from policies.reload import PolicyHolder, PolicyWatcher
+from policies.remote import RemoteSync, fetch_hook
 
 log = logging.getLogger("modelgate")
 
@@ -44,18 +53,29 @@ def create_app(settings: Settings, name: str = "modelgate") -> AppType:
     app.config.ACCESS_LOG = False
     app.config.MOTD = False
     app.blueprint(openai_api.bp)
+    app.blueprint(anthropic_api.bp)
+    app.blueprint(gemini_api.bp)
     app.blueprint(admin_routes.bp)
+    app.blueprint(admin_sync.bp)
     app.error_handler.add(Exception, _render_error)
 
     @app.before_server_start
     async def start(app: AppType) -> None:
+        if settings.workers > 1:  # each serving process needs its own log writer thread
+            configure_logging(settings.log_level, settings.log_format)
         app.ctx.state = await _build_state(settings)
         app.add_task(app.ctx.state.watcher.run(), name="policy-watcher")
+        app.add_task(app.ctx.state.recorder.request_log.run(), name="request-log")
+
+    @app.before_server_stop
+    async def closing(app: AppType) -> None:
+        app.ctx.state.events.close_all()  # live viewers end, so shutdown need not wait
 
     @app.after_server_stop
     async def stop(app: AppType) -> None:
         state: AppState = app.ctx.state
         await state.limiter.close()
+        await state.recorder.request_log.close()
         await state.http.aclose()
 
     return app
@@ -63,13 +83,38 @@ def create_app(settings: Settings, name: str = "modelgate") -> AppType:
 
 async def _build_state(settings: Settings) -> AppState:
     holder = PolicyHolder()
-    watcher = PolicyWatcher(holder, settings.policy_repo, settings.ref, settings.poll_interval)
+    if settings.remote:  # fetched every sync_interval (and on POST /admin/api/sync)
+        holder.remote = RemoteSync(settings.policy_repo, settings.remote, settings.ref)
+    traffic = Traffic()
+    metrics = GatewayMetrics(traffic)
+    watcher = PolicyWatcher(
+        holder,
+        settings.policy_repo,
+        settings.ref,
+        settings.poll_interval,
+        on_attempt=metrics.policy_attempt,
+        fetch=fetch_hook(holder.remote) if holder.remote else None,
+        fetch_interval=settings.sync_interval,
+    )
     await asyncio.to_thread(watcher.load_initial)
     http = create_http_client()
     pools = CredentialPools(CredentialResolver(settings.credentials_dir))
     limiter = create_limiter(settings.redis_url, settings.state_dir, settings.limits_fail_mode)
     await limiter.start()
-    events = EventBus(capacity=settings.events_buffer)
+    events = EventBus(settings.events_buffer, settings.events_viewer_backlog)
+    request_log = RequestLog(
+        settings.state_dir / REQUEST_LOG_FILE, settings.request_log_retention_days
+    )
+    await asyncio.to_thread(request_log.open)
+    metrics.watch(
+        LiveSources(
+            policy=holder,
+            pools=pools,
+            limiter_status=lambda: dict(limiter.status()),
+            viewers=lambda: (events.subscriber_count, events.dropped_viewers, events.published),
+            request_log=lambda: (request_log.pending, request_log.dropped),
+        )
+    )
     return AppState(
         settings=settings,
         policy=holder,
@@ -79,7 +124,7 @@ async def _build_state(settings: Settings) -> AppState:
         dispatcher=Dispatcher(http, pools, RouteCursors()),
         limiter=limiter,
         events=events,
-        recorder=Recorder(events),
+        recorder=Recorder(holder, events, traffic, metrics, request_log),
     )
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.commands import init_cmd, serve_cmd
+from gateway.commands import init_cmd, keys_cmd, policy_cmd, serve_cmd, usage_cmd
 from gateway.settings import default_environ
 
 
@@ -16,6 +16,9 @@ def build_parser() -> argparse.ArgumentParser:
     environ = default_environ()
     serve_cmd.register(sub, environ)
     init_cmd.register(sub, environ)
+    usage_cmd.register(sub, environ)
+    policy_cmd.register(sub, environ)
+    keys_cmd.register(sub, environ)
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,14 @@ class Exchange:
     stream: bool = False
     ttfb_ms: float | None = None
     usage: Usage = field(default_factory=Usage)
+    settle: Callable[[], Awaitable[None]] | None = None
+    """Counts the usage against the key's limits; a stream calls it before its last event,
+    so the next request of the key is admitted against it."""
+
+    async def settle_now(self) -> None:
+        if self.settle is not None:
+            settle, self.settle = self.settle, None
+            await settle()
 
     def mark_first_byte(self) -> None:
         if self.ttfb_ms is None:

@@ -1,15 +1,51 @@
-"""Logging set-up: human text or one JSON object per line."""
+"""Logging set-up: human text or one JSON object per line, written by a background thread.
+
+The serving loop only hands records to a bounded queue (a full queue drops the record and
+counts it), so a slow or blocked stderr never stalls requests. Every line passes a last
+redaction step: anything shaped like a client key (`mg-...`), a SHA-256 hex digest or a URL
+with a password is masked, whatever a caller put in a message.
+"""
 
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
+import os
+import queue
+import re
 import sys
 import time
 from typing import Any
 
 import orjson
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+QUEUE_SIZE = 10_000
+
+_CLIENT_KEY = re.compile(r"mg-[A-Za-z0-9_-]{16,}")
+_SHA256_HEX = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")
+_URL_PASSWORD = re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)")
+
+
+def redact(line: str) -> str:
+    """Mask client keys, SHA-256 digests and URL passwords in a finished log line.
+
+    Each pattern is searched separately (and two only when a cheap test says they may be
+    there): one combined pattern costs several times more per line.
+    """
+    if "mg-" in line:
+        line = _CLIENT_KEY.sub("mg-[redacted]", line)
+    line = _SHA256_HEX.sub("[redacted-sha256]", line)
+    if "@" in line:
+        line = _URL_PASSWORD.sub("[redacted]", line)
+    return line
+
+
+def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str | None:
+    if record.exc_info:
+        return formatter.formatException(record.exc_info)
+    return record.exc_text
 
 
 class JsonFormatter(logging.Formatter):
@@ -21,9 +57,10 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         data.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
-        if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(data, default=str).decode()
+        exc = _exception_text(self, record)
+        if exc:
+            data["exc"] = exc
+        return redact(orjson.dumps(data, default=str).decode())
 
 
 class TextFormatter(logging.Formatter):
@@ -33,16 +70,55 @@ class TextFormatter(logging.Formatter):
         line = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
         if extra:
             line += f" [{extra}]"
+        exc = _exception_text(self, record)
+        if exc:
+            line += "\n" + exc
+        return redact(line)
+
+
+class _DroppingQueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the log thread; never blocks the caller."""
+
+    def __init__(self, records: queue.Queue[logging.LogRecord]) -> None:
+        super().__init__(records)
+        self.dropped = 0
+        self.pid = os.getpid()
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        # Resolve the message now (its arguments may change later) and keep extras as they
+        # are; the exception is rendered here because a traceback cannot wait.
+        record.msg = record.getMessage()
+        record.args = None
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
-        return line
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        return record
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
 
 
 def configure_logging(level: str, fmt: str) -> None:
+    """Root logging to stderr through a background writer thread (stopped at exit).
+
+    Once per process: a worker process (forked or spawned) calls it again to get its own
+    writer thread; a second call in the same process does nothing.
+    """
+    root = logging.getLogger()
+    if any(getattr(h, "pid", None) == os.getpid() for h in root.handlers):
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
+    records: queue.Queue[logging.LogRecord] = queue.Queue(QUEUE_SIZE)
+    listener = logging.handlers.QueueListener(records, handler, respect_handler_level=False)
+    for old in root.handlers:
+        old.close()
+    root.handlers[:] = [_DroppingQueueHandler(records)]
     root.setLevel(level.upper())
     for noisy in ("sanic.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    listener.start()
+    atexit.register(listener.stop)  # writes what is queued before the process ends

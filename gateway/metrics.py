@@ -209,7 +209,7 @@ class _LiveCollector(Collector):
         )
         yield CounterMetricFamily(
             "modelgate_event_viewers_dropped",
-            "Live-event viewers dropped because they fell too far behind.",
+            "Live-event viewers dropped because they fell behind or stopped reading.",
             value=dropped,
         )
         yield CounterMetricFamily(

@@ -14,6 +14,11 @@ from gateway.errors import Protocol
 from gateway.usage.tokens import Usage, read_usage
 
 _USAGE_MARK = b'"usage'  # "usage" (OpenAI, Anthropic) and "usageMetadata" (Gemini)
+_END_MARK = {  # the event that closes a complete answer, after its final usage
+    Protocol.OPENAI: b"data: [DONE]",
+    Protocol.ANTHROPIC: b"message_stop",
+    Protocol.GEMINI: b'"finishReason"',
+}
 
 
 def _complete_end(data: bytes) -> int:
@@ -33,7 +38,9 @@ class PassthroughStream:
         self.family = family
         self.hide_usage_chunk = hide_usage_chunk
         self.usage = Usage()
-        self.saw_done = False
+        self.ended = False
+        """The answer's closing event was seen (its usage is final)."""
+        self._end_mark = _END_MARK[family]
         self._pending = b""
 
     def feed(self, chunk: bytes) -> bytes:
@@ -47,8 +54,8 @@ class PassthroughStream:
         ready = data[:end]
         if _USAGE_MARK in ready:
             ready = self._read_usage(ready)
-        if self.family is Protocol.OPENAI and b"data: [DONE]" in ready:
-            self.saw_done = True
+        if self._end_mark in ready:
+            self.ended = True
         return ready
 
     def finish(self) -> bytes:

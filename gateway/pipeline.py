@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +17,9 @@ from sanic import HTTPResponse, Request
 from gateway.auth import authenticate, presented_key
 from gateway.errors import BadRequest, Forbidden, GatewayError, MalformedJSON, NotFound, Protocol
 from gateway.exchange import Exchange
-from gateway.limits import Admission
+from gateway.limits import Admission, Limiter
 from gateway.responses import base_headers, error_response, request_id_of
-from gateway.serve import serve_call
+from gateway.serve import Serve, serve_call
 from gateway.state import AppState
 from gateway.upstream.endpoints import Op
 
@@ -50,6 +50,8 @@ class Endpoint:
     op: Op
     required: tuple[tuple[str, type], ...] = ()
     """Fields that must be present, with their JSON type (checked before anything is sent)."""
+    serve: Serve = serve_call
+    """Stages ④ to ⑥ (count_tokens and Gemini's JSON-array streams bring their own)."""
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -75,7 +77,12 @@ def _check_required(body: dict[str, Any], required: tuple[tuple[str, type], ...]
             )
 
 
-_TYPE_WORDS: dict[type, str] = {list: "an array", str: "a string", dict: "an object"}
+_TYPE_WORDS: dict[type, str] = {
+    list: "an array",
+    str: "a string",
+    dict: "an object",
+    int: "an integer",
+}
 
 
 async def run(
@@ -112,17 +119,24 @@ async def run(
         admission = await state.limiter.admit(
             principal.key_id, principal.limits, len(request.body) // 4
         )
+        ex.settle = _settler(state.limiter, admission, ex)
         headers = base_headers(ex.request_id, commit)
         headers.update(admission.headers)
-        return await serve_call(request, state, ex, endpoint.op, body, route, stream, headers)
+        return await endpoint.serve(request, state, ex, endpoint.op, body, route, stream, headers)
     except GatewayError as err:
         ex.status, ex.error = err.status_code, err.kind
         extra = admission.headers if admission is not None else None
         return error_response(err, endpoint.protocol, ex.request_id, commit, extra)
     finally:
-        if admission is not None:
-            await state.limiter.settle(admission, ex.usage.total)
+        await ex.settle_now()
         state.recorder.record(ex)
+
+
+def _settler(limiter: Limiter, admission: Admission, ex: Exchange) -> Callable[[], Awaitable[None]]:
+    async def settle() -> None:
+        await limiter.settle(admission, ex.usage.total)
+
+    return settle
 
 
 class NotReady(GatewayError):

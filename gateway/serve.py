@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -12,11 +13,13 @@ from sanic import HTTPResponse, Request
 
 from gateway.errors import GatewayError, Protocol, UpstreamFailed
 from gateway.exchange import Exchange
+from gateway.json_array_stream import JSON_ARRAY_CONTENT_TYPE, JsonArrayFraming
 from gateway.passthrough import PassthroughStream
 from gateway.responses import JSON
 from gateway.state import AppState
 from gateway.streaming import stream_error_event
 from gateway.translation import Translation
+from gateway.upstream.dispatch import ForwardHeaders
 from gateway.upstream.endpoints import FAMILY, Op
 from gateway.usage.tokens import read_usage
 from policies.snapshot import ResolvedRoute, Target
@@ -25,6 +28,23 @@ log = logging.getLogger("modelgate.serve")
 
 CLIENT_CLOSED = 499
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+Serve = Callable[
+    [Request, AppState, Exchange, Op, dict[str, Any], ResolvedRoute, bool, dict[str, str]],
+    Awaitable[HTTPResponse | None],
+]
+"""Stages ④ to ⑥ for one endpoint: (request, state, exchange, op, body, route, stream, headers)."""
+
+
+FORWARDED_ANTHROPIC_HEADERS = ("anthropic-beta",)
+"""Client headers an Anthropic upstream needs to honour what the client asked for."""
+
+
+def _forwarded(request: Request, protocol: Protocol) -> ForwardHeaders | None:
+    if protocol is not Protocol.ANTHROPIC:
+        return None
+    found = {h: request.headers[h] for h in FORWARDED_ANTHROPIC_HEADERS if h in request.headers}
+    return (protocol, found) if found else None
 
 
 def _wants_usage_chunk(body: dict[str, Any]) -> bool:
@@ -46,9 +66,12 @@ class _Bodies:
         family = FAMILY[target.provider.type]
         if (
             family is not self.protocol
-            or (self.op is Op.RESPONSES
-            and target.provider.type != "openai")
+            or (self.op is Op.RESPONSES and target.provider.type != "openai")
+            # Gemini embeddings name the model inside the body, and embedContent goes
+            # upstream as batchEmbedContents: never bytes as they came.
+            or (self.op is Op.EMBEDDINGS and family is Protocol.GEMINI)
         ):
+            self.hide_usage_chunk = False
             self.translation = Translation.start(
                 self.protocol, family, self.op, self.body, self.stream
             )
@@ -84,9 +107,13 @@ async def serve_call(
     route: ResolvedRoute,
     stream: bool,
     headers: dict[str, str],
+    *,
+    json_array: bool = False,
 ) -> HTTPResponse | None:
     bodies = _Bodies(request.body, body, ex.protocol, op, stream)
-    opened = await state.dispatcher.open(route, op, stream, bodies)
+    opened = await state.dispatcher.open(
+        route, op, stream, bodies, _forwarded(request, ex.protocol)
+    )
     ex.provider, ex.target = opened.target.provider_name, opened.target.label
     upstream = opened.response
     family = FAMILY[opened.target.provider.type]
@@ -110,13 +137,76 @@ async def serve_call(
         read_usage(family, parsed, ex.usage)
         ex.status = upstream.status_code
         if translation is not None:
-            content = translation.client_body(parsed, route.model)
+            content = _translated_body(translation, parsed, route.model)
         content_type = upstream.headers.get("content-type", JSON) if translation is None else JSON
         return HTTPResponse(
             content, status=upstream.status_code, headers=headers, content_type=content_type
         )
-    await _relay_stream(request, ex, upstream, family, bodies, route, headers)
+    client = (
+        None  # the pass-through hot path: bytes as they came
+        if translation is None and not json_array
+        else _ClientStream(translation, route.model, JsonArrayFraming() if json_array else None)
+    )
+    await _relay_stream(request, ex, upstream, family, bodies, route, headers, client)
     return None
+
+
+def _translated_body(translation: Translation, parsed: Any, model: str) -> bytes:
+    try:
+        return translation.client_body(parsed, model)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        raise UpstreamFailed(
+            f"The upstream for '{model}' sent an answer the gateway cannot read."
+        ) from None
+
+
+async def serve_json_array_stream(
+    request: Request,
+    state: AppState,
+    ex: Exchange,
+    op: Op,
+    body: dict[str, Any],
+    route: ResolvedRoute,
+    stream: bool,
+    headers: dict[str, str],
+) -> HTTPResponse | None:
+    """Gemini's streamGenerateContent without alt=sse: the stream as one JSON array."""
+    return await serve_call(request, state, ex, op, body, route, stream, headers, json_array=True)
+
+
+class _ClientStream:
+    """What becomes of complete upstream events on their way to a client (not pass-through)."""
+
+    __slots__ = ("framing", "model", "translation")
+
+    def __init__(
+        self, translation: Translation | None, model: str, framing: JsonArrayFraming | None
+    ) -> None:
+        self.translation, self.model, self.framing = translation, model, framing
+
+    @property
+    def content_type(self) -> str:
+        return "text/event-stream" if self.framing is None else JSON_ARRAY_CONTENT_TYPE
+
+    def feed(self, events: bytes) -> bytes:
+        if self.translation is not None:
+            events = self.translation.client_stream_bytes(events, self.model)
+        if self.framing is not None and events:
+            events = self.framing.feed(events)
+        return events
+
+    def finish(self, tail: bytes) -> bytes:
+        if self.translation is not None:
+            tail = self.translation.client_stream_bytes(tail, self.model)
+            tail += self.translation.client_stream_end(self.model)
+        if self.framing is not None:
+            tail = self.framing.feed(tail) + self.framing.close()
+        return tail
+
+    def error(self, event: bytes) -> bytes:
+        if self.framing is not None:
+            return self.framing.feed(event) + self.framing.close()
+        return event
 
 
 async def _relay_stream(
@@ -127,25 +217,28 @@ async def _relay_stream(
     bodies: _Bodies,
     route: ResolvedRoute,
     headers: dict[str, str],
+    client: _ClientStream | None,
 ) -> None:
-    translation = bodies.translation
     scanner = PassthroughStream(family, bodies.hide_usage_chunk)
+    ex.usage = scanner.usage  # filled in place as usage events go by
     headers.update(SSE_HEADERS)
-    response = await request.respond(headers=headers, content_type="text/event-stream")
+    content_type = "text/event-stream" if client is None else client.content_type
+    response = await request.respond(headers=headers, content_type=content_type)
     ex.status = 200
     try:
         async for chunk in upstream.aiter_raw():
             ex.mark_first_byte()
             out = scanner.feed(chunk)
-            if out and translation is not None:
-                out = translation.client_stream_bytes(out, route.model)
+            if scanner.ended:
+                await ex.settle_now()  # before the client can see the end and ask again
+            if out and client is not None:
+                out = client.feed(out)
             if out:
                 await response.send(out)
         tail = scanner.finish()
-        if translation is not None:
-            tail = translation.client_stream_bytes(
-                tail, route.model
-            ) + translation.client_stream_end(route.model)
+        await ex.settle_now()
+        if client is not None:
+            tail = client.finish(tail)
         if tail:
             await response.send(tail)
     except httpx.HTTPError as exc:
@@ -155,17 +248,21 @@ async def _relay_stream(
             f"The upstream for '{route.model}' broke off the stream ({type(exc).__name__}); "
             "the answer is incomplete."
         )
-        await _send_quietly(response, stream_error_event(ex.protocol, err))
+        await _send_quietly(response, _error_bytes(client, ex.protocol, err))
     except (asyncio.CancelledError, ConnectionError):
         ex.status, ex.error = CLIENT_CLOSED, "client_closed"
         raise
     except GatewayError as err:
         ex.status, ex.error = err.status_code, err.kind
-        await _send_quietly(response, stream_error_event(ex.protocol, err))
+        await _send_quietly(response, _error_bytes(client, ex.protocol, err))
     finally:
-        ex.usage = scanner.usage
         await upstream.aclose()
     await response.eof()
+
+
+def _error_bytes(client: _ClientStream | None, protocol: Protocol, err: GatewayError) -> bytes:
+    event = stream_error_event(protocol, err)
+    return event if client is None else client.error(event)
 
 
 async def _send_quietly(response: Any, data: bytes) -> None:

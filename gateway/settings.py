@@ -31,6 +31,11 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"
     events_buffer: int = 1000
+    """Finished-request events kept for viewers that reconnect (Last-Event-ID)."""
+    events_viewer_backlog: int = 1000
+    """Events a live viewer may fall behind before it is dropped."""
+    events_heartbeat_s: float = 15.0
+    request_log_retention_days: float = 30.0
 
 
 def _env(environ: Mapping[str, str], name: str, default: str | None) -> str | None:
@@ -67,6 +72,16 @@ def add_serve_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, s
     opt("--webhook-secret", "WEBHOOK_SECRET", d.webhook_secret, help="env:NAME or file:NAME")
     opt("--log-level", "LOG_LEVEL", d.log_level, choices=["debug", "info", "warning", "error"])
     opt("--log-format", "LOG_FORMAT", d.log_format, choices=["text", "json"])
+    opt("--events-buffer", "EVENTS_BUFFER", d.events_buffer, type=int, help="events kept")
+    opt("--events-viewer-backlog", "EVENTS_VIEWER_BACKLOG", d.events_viewer_backlog, type=int)
+    opt("--events-heartbeat", "EVENTS_HEARTBEAT", d.events_heartbeat_s, type=float)
+    opt(
+        "--request-log-retention-days",
+        "REQUEST_LOG_RETENTION_DAYS",
+        d.request_log_retention_days,
+        type=float,
+        help="days of request log kept in the state dir (requests.sqlite3)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -87,6 +102,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         webhook_secret=args.webhook_secret,
         log_level=args.log_level,
         log_format=args.log_format,
+        events_buffer=int(args.events_buffer),
+        events_viewer_backlog=int(args.events_viewer_backlog),
+        events_heartbeat_s=float(args.events_heartbeat),
+        request_log_retention_days=float(args.request_log_retention_days),
     )
 
 

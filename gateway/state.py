@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
-from policies.reload import PolicyHolder, PolicyWatcher
 
 from credentials.pool import CredentialPools
 from gateway.limits import Limiter
@@ -14,6 +13,7 @@ from gateway.settings import Settings
 from gateway.upstream.dispatch import Dispatcher
 from gateway.usage.events import EventBus
 from gateway.usage.recorder import Recorder
+from policies.reload import PolicyHolder, PolicyWatcher
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import Protocol, UnsupportedFeature
+from gateway.errors import BadRequest, Protocol, UnsupportedFeature, UpstreamFailed
 from gateway.translate import CONVERTERS, Converter, StreamTranslator, embeddings
 from gateway.upstream.endpoints import Op
 
@@ -56,7 +56,10 @@ class Translation:
         if self.op is Op.EMBEDDINGS:
             return orjson.dumps(self._embeddings_request(upstream_model))
         request = self._client_converter.request_to_canonical(self.body)
-        return orjson.dumps(self._provider_converter.request_from_canonical(request, upstream_model))
+        # Gemini clients say "stream" in the URL, not the body: the pipeline's word counts.
+        request.stream = self.stream
+        provider_body = self._provider_converter.request_from_canonical(request, upstream_model)
+        return orjson.dumps(provider_body)
 
     def client_body(self, upstream: Any, client_model: str) -> bytes:
         if self.op is Op.EMBEDDINGS:
@@ -85,6 +88,8 @@ class Translation:
             return embeddings.openai_request_to_gemini(self.body, upstream_model)
         if self.client == "gemini" and self.provider is Protocol.OPENAI:
             return embeddings.gemini_request_to_openai(self.body, upstream_model)
+        if self.client == "gemini" and self.provider is Protocol.GEMINI:
+            return gemini_batch_request(self.body, upstream_model)
         raise UnsupportedFeature(
             f"Embeddings cannot go from {self.client} clients to {self.provider.value} providers."
         )
@@ -94,4 +99,29 @@ class Translation:
             encoding = str(self.body.get("encoding_format") or "float")
             texts = embeddings.openai_inputs(self.body)
             return embeddings.gemini_response_to_openai(upstream, client_model, texts, encoding)
-        return embeddings.openai_response_to_gemini(upstream, batch="requests" in self.body)
+        batch = "requests" in self.body
+        if self.provider is Protocol.GEMINI:
+            return upstream if batch else gemini_single_response(upstream)
+        return embeddings.openai_response_to_gemini(upstream, batch=batch)
+
+
+def gemini_batch_request(body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
+    """A Gemini client's embedContent or batchEmbedContents body, as the upstream's batch.
+
+    Each batch entry names its model, which must be the upstream's, not the client's.
+    """
+    model = upstream_model if upstream_model.startswith("models/") else "models/" + upstream_model
+    if "requests" not in body:
+        return {"requests": [{**body, "model": model}]}
+    requests = body["requests"]
+    if not isinstance(requests, list) or not all(isinstance(r, dict) for r in requests):
+        raise BadRequest("'requests' must be an array of objects.", param="requests")
+    return {"requests": [{**r, "model": model} for r in requests]}
+
+
+def gemini_single_response(upstream: Any) -> dict[str, Any]:
+    """A batchEmbedContents answer of one entry, as embedContent's answer."""
+    found = upstream.get("embeddings") if isinstance(upstream, dict) else None
+    if not isinstance(found, list) or not found:
+        raise UpstreamFailed("The upstream's embedding answer had no embedding in it.")
+    return {"embedding": found[0]}

@@ -20,6 +20,7 @@ from typing import Literal
 
 from policies.loader import load_policy
 from policies.problems import PolicyInvalid, PolicyRepoError
+from policies.remote import RemoteSync
 from policies.repo import open_repo, read_policy_files, ref_sha
 from policies.snapshot import Snapshot
 
@@ -38,9 +39,17 @@ class Attempt:
     """Unix time of the attempt."""
     ok: bool
     error: str | None
+    forced: bool = False
+    """The commit arrived by a forced update of the remote (its history was rewritten)."""
 
     def as_dict(self) -> dict[str, object]:
-        return {"commit": self.commit, "at": _iso(self.at), "ok": self.ok, "error": self.error}
+        return {
+            "commit": self.commit,
+            "at": _iso(self.at),
+            "ok": self.ok,
+            "error": self.error,
+            "forced": self.forced,
+        }
 
 
 class PolicyHolder:
@@ -56,6 +65,8 @@ class PolicyHolder:
         self.rejected_commit: str | None = None
         self.attempted_commit: str | None = None
         self.attempts: deque[Attempt] = deque(maxlen=MAX_ATTEMPTS)
+        self.remote: RemoteSync | None = None
+        """The remote this policy follows (`serve --remote`), for its fetch history."""
 
     def apply(self, snapshot: Snapshot, at: float | None = None) -> Attempt:
         """Serve `snapshot` from now on; a later good commit clears any rejection."""
@@ -84,10 +95,32 @@ class PolicyHolder:
             "error": self.error,
             "rejected_commit": self.rejected_commit,
             "attempted_commit": self.attempted_commit,
+            "message": self.message(),
             "attempts": [a.as_dict() for a in reversed(self.attempts)],
+            "remote": self.remote.status_dict() if self.remote is not None else None,
         }
 
+    def message(self) -> str:
+        """One line on where the policy stands, in GitOps words."""
+        applied = self.applied_commit
+        serving = f"serving {applied[:12]}" if applied else "serving nothing"
+        if self.state == "rejected" and self.rejected_commit:
+            count = len((self.error or "").splitlines())
+            text = f"commit {self.rejected_commit[:12]} rejected ({count} problem(s)); {serving}"
+        elif self.applied_commit is None:
+            text = self.error or "waiting for a valid policy commit"
+        else:
+            text = f"applied {self.applied_commit[:12]}"
+            if self.attempts and self.attempts[-1].forced:
+                text += " after a forced update of the remote (history rewritten)"
+        last = self.remote.last if self.remote is not None else None
+        if last is not None and last.error is not None:
+            text += f"; remote: {last.error}"
+        return text
+
     def _record(self, attempt: Attempt) -> Attempt:
+        if self.remote is not None and self.remote.arrived_by_force(attempt.commit):
+            attempt.forced = True
         self.attempted_commit = attempt.commit
         self.attempts.append(attempt)
         return attempt

@@ -6,6 +6,7 @@ moved and objects packed by other processes (the `git` CLI, `git gc`) are always
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 
@@ -32,14 +33,39 @@ def open_repo(path: Path) -> Repo:
 
 
 def resolve(repo: Repo, rev: str) -> str | None:
-    """The commit sha for a ref, a branch name, HEAD or a full or short sha; None if absent."""
+    """The commit sha for a ref, a branch name, HEAD or a full or short sha; None if absent.
+
+    Ancestry suffixes work as in git: `HEAD~2`, `main^`, `HEAD^2` (second parent).
+    """
     if not rev:
         return None
     try:
         commit = parse_commit(repo, rev.encode("utf-8"))
     except (KeyError, ValueError, AmbiguousShortId):
-        return None
+        return _resolve_ancestry(repo, rev)
     return commit.id.decode("ascii")
+
+
+_ANCESTRY = re.compile(r"^(.+?)((?:[~^]\d*)+)$")
+_STEP = re.compile(r"([~^])(\d*)")
+
+
+def _resolve_ancestry(repo: Repo, rev: str) -> str | None:
+    match = _ANCESTRY.match(rev)
+    sha = resolve(repo, match[1]) if match else None
+    if match is None or sha is None:
+        return None
+    for kind, digits in _STEP.findall(match[2]):
+        count = int(digits) if digits else 1
+        # `~N` follows the first parent N times; `^N` takes the Nth parent (`^0`: itself).
+        hops = [0] * count if kind == "~" else ([count - 1] if count else [])
+        for index in hops:
+            commit = repo[sha.encode("ascii")]
+            parents = commit.parents if isinstance(commit, Commit) else []
+            if index >= len(parents):
+                return None
+            sha = parents[index].decode("ascii")
+    return sha
 
 
 def ref_sha(repo_path: Path, ref: str) -> str | None:

@@ -1,4 +1,8 @@
-"""Operations endpoints: health, readiness, status (admin token as Bearer)."""
+"""Operations endpoints (admin token as Bearer, except health and readiness).
+
+/healthz, /readyz, /admin/api/status here; /admin/api/events (events_api.py),
+/admin/api/usage (usage_api.py) and /metrics (metrics_api.py) in their own modules.
+"""
 
 from __future__ import annotations
 
@@ -7,56 +11,44 @@ from importlib.metadata import version
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from gateway.auth import authenticate_admin, presented_key
-from gateway.errors import GatewayError, Protocol
-from gateway.responses import error_response, json_response, request_id_of
-from gateway.state import AppState
+from gateway.admin import events_api, metrics_api, usage_api
+from gateway.admin.common import commit_of, refused, require_admin, state_of
+from gateway.responses import json_response, request_id_of
+
+__all__ = ["bp", "require_admin"]
 
 bp = Blueprint("admin")
-
-
-def _state(request: Request) -> AppState:
-    state: AppState = request.app.ctx.state
-    return state
-
-
-def _commit(state: AppState) -> str | None:
-    return state.policy.snapshot.commit if state.policy.snapshot else None
-
-
-def require_admin(request: Request) -> None:
-    """Raise 401/403 unless the request carries a valid admin token."""
-    state = _state(request)
-    authenticate_admin(state.policy.snapshot, presented_key(request.headers, None))
+bp.add_route(events_api.events, "/admin/api/events", methods=["GET"])
+bp.add_route(usage_api.usage, "/admin/api/usage", methods=["GET"])
+bp.add_route(metrics_api.metrics, "/metrics", methods=["GET"])
 
 
 @bp.get("/healthz")
 async def healthz(request: Request) -> HTTPResponse:
-    state = _state(request)
-    return json_response({"status": "ok"}, request_id_of(request), _commit(state))
+    state = state_of(request)
+    return json_response({"status": "ok"}, request_id_of(request), commit_of(state))
 
 
 @bp.get("/readyz")
 async def readyz(request: Request) -> HTTPResponse:
-    state = _state(request)
+    state = state_of(request)
     ready = state.policy.snapshot is not None
-    body = {"status": "ready" if ready else "not ready", "policy": _commit(state)}
-    return json_response(body, request_id_of(request), _commit(state), 200 if ready else 503)
+    body = {"status": "ready" if ready else "not ready", "policy": commit_of(state)}
+    return json_response(body, request_id_of(request), commit_of(state), 200 if ready else 503)
 
 
 @bp.get("/admin/api/status")
 async def status(request: Request) -> HTTPResponse:
-    state = _state(request)
-    rid = request_id_of(request)
-    try:
-        require_admin(request)
-    except GatewayError as err:
-        return error_response(err, Protocol.OPENAI, rid, _commit(state))
+    denied = refused(request)
+    if denied is not None:
+        return denied
+    state = state_of(request)
     body = {
         "policy": state.policy.status_dict(),
         "limits": state.limiter.status(),
         "credentials": state.pools.status(),
+        "events": {"viewers": state.events.subscriber_count, "last_id": state.events.last_id},
         "version": version("modelgate"),
         "uptime_s": round(time.time() - state.started_at, 1),
     }
-    return json_response(body, rid, _commit(state))
+    return json_response(body, request_id_of(request), commit_of(state))

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
-from policies.init import init_repo
 from sanic import Sanic
 from sanic.worker.loader import AppLoader
 
@@ -16,7 +15,9 @@ from gateway.app import create_app
 from gateway.commands.init_cmd import print_secrets
 from gateway.logs import configure_logging
 from gateway.settings import Settings, add_serve_arguments, settings_from_args
+from policies.init import init_repo
 from policies.problems import PolicyRepoError
+from policies.remote import RemoteSyncError, clone_policy_repo, redact_url
 from policies.repo import open_repo
 
 
@@ -47,13 +48,35 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    if settings.webhook_secret and not settings.webhook_secret.startswith(("env:", "file:")):
+        print(
+            "modelgate serve: --webhook-secret takes a reference, env:NAME or file:NAME, "
+            "never the secret itself.",
+            file=sys.stderr,
+        )
+        return 2
     if not _is_repository(settings.policy_repo):
         if settings.remote:
-            print("modelgate serve: --remote cloning is not available yet.", file=sys.stderr)
-            return 2
+            return _clone(settings) or _serve(settings)
         result = init_repo(settings.policy_repo)
         print(f"No policy repository at {settings.policy_repo}: created one.")
         print_secrets(result)
+    return _serve(settings)
+
+
+def _clone(settings: Settings) -> int:
+    """Clone --remote into --policy-repo; 0 on success, else the exit code."""
+    assert settings.remote is not None
+    try:
+        clone_policy_repo(settings.remote, settings.policy_repo)
+    except RemoteSyncError as exc:
+        print(f"modelgate serve: {exc}", file=sys.stderr)
+        return 1
+    print(f"Cloned {redact_url(settings.remote)} into {settings.policy_repo}.", flush=True)
+    return 0
+
+
+def _serve(settings: Settings) -> int:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     serve(settings)
     return 0

@@ -6,6 +6,10 @@
 
 State is keyed by key id, never by the Limits object: a policy commit that changes a key's
 limits applies them at the next `admit`, and the counts so far are kept.
+
+Quotas (tokens_per_day, tokens_per_month) admit while settled use is below the quota; tpm
+admits while the window's tokens (settled, plus the prompt estimates of requests in
+flight) plus this prompt's estimate stay within tpm. Everything counts total tokens.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.errors import RateLimited
 from gateway.limits import refusals
 from gateway.limits.base import Admission, Clock, FailMode, LimiterStatus
 from gateway.limits.periods import PeriodCache, Periods
@@ -141,7 +140,9 @@ class MemoryLimiter:
                     _headers(rpm, requests, tpm, tokens, now),
                 )
         if requests is not None and rpm is not None and requests.total >= rpm:
-            raise self._over_rpm(key_id, rpm, requests, tpm, tokens, now)
+            headers = _headers(rpm, requests, tpm, tokens, now)
+            wait = requests.seconds_until_freed(now, requests.total + 1 - rpm)
+            raise refusals.rpm_exceeded(key_id, rpm, wait, headers)
         if tokens is not None and tpm is not None and tokens.total + estimate > tpm:
             headers = _headers(rpm, requests, tpm, tokens, now)
             wait = tokens.seconds_until_freed(now, tokens.total + estimate - tpm)
@@ -154,7 +155,7 @@ class MemoryLimiter:
             requests.add(sec, 1)
         token_second = tokens.add(sec, estimate) if tokens is not None else 0
         use.in_flight += 1
-        headers = _headers(rpm, requests, tpm, tokens, now) if requests or tokens else {}
+        headers = _headers(rpm, requests, tpm, tokens, now)
         return Admission(key_id, estimate, headers, limits, token_second, "", True)
 
     def settle_now(self, admission: Admission, used_tokens: int) -> None:
@@ -215,19 +216,6 @@ class MemoryLimiter:
     def tracked_keys(self) -> int:
         """How many key ids hold state (memory grows with keys, never with requests)."""
         return len(self._keys)
-
-    def _over_rpm(
-        self,
-        key_id: str,
-        rpm: int,
-        requests: SlidingWindow,
-        tpm: int | None,
-        tokens: SlidingWindow | None,
-        now: float,
-    ) -> RateLimited:
-        headers = _headers(rpm, requests, tpm, tokens, now)
-        wait = requests.seconds_until_freed(now, requests.total + 1 - rpm)
-        return refusals.rpm_exceeded(key_id, rpm, wait, headers)
 
 
 def _headers(

@@ -16,7 +16,9 @@ the gateway, and rate limits protect upstreams, they do not bill (usage is still
 in SQLite). `fail-closed` refuses them with 503 (LimiterUnavailable) instead.
 
 In-flight slots are leases (default 10 minutes): the slot of a worker that died mid-request
-frees itself when its lease runs out.
+frees itself when its lease runs out. Time is the worker's clock (NTP-synced machines
+assumed): skew between workers only moves the moment a second's bucket expires, counts
+stay exact.
 """
 
 from __future__ import annotations
@@ -36,10 +38,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from gateway.errors import RateLimited
-from gateway.limits import refusals
 from gateway.limits.base import Admission, Clock, FailMode, LimiterStatus, LimiterUnavailable
-from gateway.limits.periods import PeriodCache, Periods
+from gateway.limits.periods import PeriodCache
 from gateway.limits.redis_keys import (
     WINDOW_TTL_S,
     day_ttl,
@@ -48,8 +48,8 @@ from gateway.limits.redis_keys import (
     lua,
     month_ttl,
 )
+from gateway.limits.redis_replies import limit_arg, refusal, reply_headers, window_total
 from gateway.limits.report import UseCounts, usage_report
-from gateway.limits.window import WINDOW_S
 from gateway.usage.store import UsageStore
 from policies.models import Limits
 
@@ -57,7 +57,6 @@ log = logging.getLogger("modelgate.limits")
 
 T = TypeVar("T")
 _FAILURES = (RedisError, OSError)
-_UNLIMITED = -1
 
 
 class RedisLimiter:
@@ -151,8 +150,8 @@ class RedisLimiter:
             self._admit_script(
                 keys=[names.requests, names.tokens, names.leases, names.day, names.month],
                 args=[
-                    f"{int(now * 1000)} {_arg(rpm)} {_arg(tpm)} {_arg(max_conc)} "
-                    f"{_arg(per_day)} {_arg(per_month)} {estimate} {self._lease_ms} "
+                    f"{int(now * 1000)} {limit_arg(rpm)} {limit_arg(tpm)} {limit_arg(max_conc)} "
+                    f"{limit_arg(per_day)} {limit_arg(per_month)} {estimate} {self._lease_ms} "
                     f"{WINDOW_TTL_S}",
                     ticket,
                 ],
@@ -175,10 +174,10 @@ class RedisLimiter:
         seen = self._seen.setdefault(key_id, UseCounts())
         seen.rpm_used, seen.tpm_used, seen.in_flight = requests, tokens, in_flight
         seen.day_tokens, seen.month_tokens = day, month
-        headers = _headers(rpm, requests, req_oldest, tpm, tokens, tok_oldest, now)
+        headers = reply_headers(rpm, requests, req_oldest, tpm, tokens, tok_oldest, now)
         if verdict:
             wait = float("inf") if freed_by < 0 else freed_by - now
-            raise _refusal(
+            raise refusal(
                 verdict, key_id, limits, estimate, day, month, wait, periods, headers, now
             )
         return Admission(key_id, estimate, headers, limits, int(now), ticket, True)
@@ -250,8 +249,8 @@ class RedisLimiter:
             self._lost(exc)
             return self.usage(key_id, limits)
         counts = UseCounts(
-            rpm_used=_window_total(requests, int(now)),
-            tpm_used=_window_total(tokens, int(now)),
+            rpm_used=window_total(requests, int(now)),
+            tpm_used=window_total(tokens, int(now)),
             in_flight=int(in_flight),
             day_tokens=int(day[0] or 0),
             day_requests=int(day[1] or 0),
@@ -361,59 +360,3 @@ class RedisLimiter:
                 await self._seed_script(keys=[names.day], args=day, client=pipe)
                 await self._seed_script(keys=[names.month], args=month, client=pipe)
             await pipe.execute()
-
-
-def _arg(limit: int | None) -> int:
-    return _UNLIMITED if limit is None else limit
-
-
-def _window_total(buckets: dict[bytes, bytes], now_sec: int) -> int:
-    return sum(int(n) for s, n in buckets.items() if int(s) > now_sec - WINDOW_S)
-
-
-def _headers(
-    rpm: int | None,
-    requests: int,
-    req_oldest: int,
-    tpm: int | None,
-    tokens: int,
-    tok_oldest: int,
-    now: float,
-) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if rpm is not None:
-        reset = req_oldest + WINDOW_S - now if requests and req_oldest >= 0 else 0.0
-        refusals.add_window_headers(headers, "requests", rpm, requests, reset)
-    if tpm is not None:
-        reset = tok_oldest + WINDOW_S - now if tokens and tok_oldest >= 0 else 0.0
-        refusals.add_window_headers(headers, "tokens", tpm, tokens, reset)
-    return headers
-
-
-def _refusal(
-    verdict: int,
-    key_id: str,
-    limits: Limits,
-    estimate: int,
-    day: int,
-    month: int,
-    wait: float,
-    periods: Periods,
-    headers: dict[str, str],
-    now: float,
-) -> RateLimited:
-    """The error for a refused admission; `wait`: seconds until enough slides out."""
-    if verdict == 1 and limits.tokens_per_day is not None:
-        return refusals.quota_exhausted(
-            key_id, "day", day, limits.tokens_per_day, periods.day_ends_at - now, headers
-        )
-    if verdict == 2 and limits.tokens_per_month is not None:
-        return refusals.quota_exhausted(
-            key_id, "month", month, limits.tokens_per_month, periods.month_ends_at - now, headers
-        )
-    if verdict == 3 and limits.rpm is not None:
-        return refusals.rpm_exceeded(key_id, limits.rpm, wait, headers)
-    if verdict == 4 and limits.tpm is not None:
-        return refusals.tpm_exceeded(key_id, limits.tpm, estimate, wait, headers)
-    max_conc = limits.max_concurrency or 0
-    return refusals.concurrency_exceeded(key_id, max_conc, limits.rpm is not None, headers)

@@ -7,6 +7,8 @@ Choices made where the protocols differ:
   OpenRouter) and written back as ``reasoning_content``; it is never sent upstream in history.
 - ``max_tokens``: sent as ``max_completion_tokens`` to OpenAI reasoning models (o1, o3, o4,
   gpt-5...), which refuse ``max_tokens``; as ``max_tokens`` elsewhere (compatible servers).
+- ``metadata`` and ``top_k`` reach only OpenAI-protocol upstreams (compatible servers know
+  ``top_k``); another protocol's upstream gets ``user`` but no ``metadata``.
 - Ignored because they do not change the answer: ``store``, ``service_tier``,
   ``prompt_cache_key``, ``prompt_cache_retention``, ``safety_identifier``, ``verbosity``.
 """

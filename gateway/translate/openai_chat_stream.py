@@ -79,8 +79,8 @@ class StreamDecoder:
     def __init__(self) -> None:
         self._started = False
         self._finished = False
-        self._ids: dict[int, int] = {}
-        """Upstream tool-call index -> canonical index (servers that reuse index 0)."""
+        self._ids: dict[int, tuple[int, str]] = {}
+        """Upstream tool-call index -> (canonical index, call id)."""
         self._index = 0
 
     def feed(self, event: str, data: str) -> list[StreamEvent]:
@@ -118,14 +118,18 @@ class StreamDecoder:
         for call in delta.get("tool_calls") or ():
             upstream_index = call.get("index", 0)
             fn = call.get("function") or {}
-            if call.get("id") or upstream_index not in self._ids:
-                self._ids[upstream_index] = index = self._index
+            call_id = call.get("id")
+            known = self._ids.get(upstream_index)
+            # A new call: an unseen index, or a new id at a reused index. Some servers
+            # repeat the same id in every fragment; that is still the same call.
+            if known is None or (call_id and call_id != known[1]):
+                index = self._index
                 self._index += 1
-                out.append(
-                    ToolCallStart(index, call.get("id") or new_id("call_"), fn.get("name", ""))
-                )
+                call_id = call_id or new_id("call_")
+                self._ids[upstream_index] = (index, call_id)
+                out.append(ToolCallStart(index, call_id, fn.get("name", "")))
             else:
-                index = self._ids[upstream_index]
+                index = known[0]
             if fn.get("arguments"):
                 out.append(ToolCallArgsDelta(index, fn["arguments"]))
         reason = choice.get("finish_reason")

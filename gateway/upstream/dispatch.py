@@ -19,8 +19,8 @@ import httpx
 import orjson
 
 from credentials.pool import AllCoolingDown, Credential, CredentialPools
-from gateway.errors import Unavailable, UpstreamClientError, UpstreamFailed
-from gateway.upstream.endpoints import Op, auth_headers, upstream_url
+from gateway.errors import Protocol, Unavailable, UpstreamClientError, UpstreamFailed
+from gateway.upstream.endpoints import FAMILY, Op, auth_headers, upstream_url
 from gateway.upstream.strategy import RouteCursors
 from policies.snapshot import ResolvedRoute, Target
 
@@ -31,6 +31,8 @@ BACKOFF_CAP_S = 2.0
 
 BodyFor = Callable[[Target], bytes]
 """Builds the upstream body for one target (translating when its protocol differs)."""
+ForwardHeaders = tuple[Protocol, dict[str, str]]
+"""Client headers to pass on to targets that speak the client's own protocol."""
 
 
 @dataclass(slots=True)
@@ -92,10 +94,19 @@ class Dispatcher:
         self._cursors = cursors
         self._sleep = sleep
 
-    async def open(self, route: ResolvedRoute, op: Op, stream: bool, body_for: BodyFor) -> Opened:
+    async def open(
+        self,
+        route: ResolvedRoute,
+        op: Op,
+        stream: bool,
+        body_for: BodyFor,
+        forward: ForwardHeaders | None = None,
+    ) -> Opened:
+        """The first 2xx answer; `forward` headers go only to targets of the client's protocol."""
         outcome = _Outcome()
         for target in self._cursors.order(route):
-            opened = await self._try_target(target, op, stream, body_for, outcome)
+            extra = forward[1] if forward and FAMILY[target.provider.type] is forward[0] else None
+            opened = await self._try_target(target, op, stream, body_for, outcome, extra)
             if opened is not None:
                 return opened
         if outcome.all_cooling and outcome.cooling:
@@ -111,7 +122,13 @@ class Dispatcher:
         )
 
     async def _try_target(
-        self, target: Target, op: Op, stream: bool, body_for: BodyFor, outcome: _Outcome
+        self,
+        target: Target,
+        op: Op,
+        stream: bool,
+        body_for: BodyFor,
+        outcome: _Outcome,
+        extra_headers: dict[str, str] | None,
     ) -> Opened | None:
         provider = target.provider
         try:
@@ -129,7 +146,9 @@ class Dispatcher:
             read=provider.first_byte_timeout_s or provider.timeout_s,
         )
         for credential in credentials:
-            opened = await self._try_credential(target, credential, url, content, timeout, outcome)
+            opened = await self._try_credential(
+                target, credential, url, content, timeout, outcome, extra_headers
+            )
             if opened is not None:
                 return opened
         return None
@@ -142,9 +161,12 @@ class Dispatcher:
         content: bytes,
         timeouts: httpx.Timeout,
         outcome: _Outcome,
+        extra_headers: dict[str, str] | None,
     ) -> Opened | None:
         provider = target.provider
         headers = auth_headers(provider, credential.value)
+        if extra_headers:
+            headers.update(extra_headers)
         for attempt in range(provider.max_retries + 1):
             if attempt:
                 await self._sleep(
@@ -208,5 +230,3 @@ async def _read_and_close(response: httpx.Response) -> bytes:
         return b""
     finally:
         await response.aclose()
-
-

@@ -22,6 +22,7 @@ they are. `response.elapsed` is not recorded; the pipeline times requests itself
 from __future__ import annotations
 
 import ssl
+import sys
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
@@ -34,6 +35,9 @@ DEFAULT_HEADERS = {"Accept-Encoding": "identity", "User-Agent": "modelgate"}
 # aiohttp adds these when absent; an executor that sends none means none.
 _SKIP_AUTO_HEADERS = frozenset({"User-Agent", "Content-Type"})
 _MAX_CACHED_URLS = 1024
+# Before these versions asyncio can leak aborted TLS transports unless aiohttp cleans them up
+# (cpython#118960); after them aiohttp warns when asked to.
+_SSL_TRANSPORTS_LEAK = sys.version_info < (3, 12, 8) or (3, 13, 0) <= sys.version_info < (3, 13, 1)
 _MAX_CACHED_TIMEOUTS = 64
 
 
@@ -41,19 +45,22 @@ def create_http_client(
     *,
     max_connections: int = 1000,
     connect_timeout: float = 10,
+    keepalive_expiry: float = 30,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
-    """The worker's shared upstream client (create it inside the worker's event loop's life).
+    """The worker's shared upstream client; close it (`aclose`) before its event loop ends.
 
-    `transport` replaces the aiohttp engine: `create_http_client(transport=
-    httpx.AsyncHTTPTransport())` is what unit tests using pytest-httpx pass, since pytest-httpx
-    mocks that class.
+    `max_connections` bounds open upstream connections in all (a request waits for a free one
+    up to its pool + connect timeout); an idle connection is kept `keepalive_expiry` seconds.
+    `transport` replaces the aiohttp engine: unit tests that mock upstreams with pytest-httpx
+    pass `httpx.AsyncHTTPTransport()`, the class pytest-httpx patches.
     """
-    return UpstreamClient(
-        transport=transport
-        or AiohttpTransport(max_connections=max_connections, connect_timeout=connect_timeout),
-        timeout=httpx.Timeout(None, connect=connect_timeout),
+    engine = transport or AiohttpTransport(
+        max_connections=max_connections,
+        connect_timeout=connect_timeout,
+        keepalive_expiry=keepalive_expiry,
     )
+    return UpstreamClient(transport=engine, timeout=httpx.Timeout(None, connect=connect_timeout))
 
 
 class _NoCookies(httpx.Cookies):
@@ -153,7 +160,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._max_connections = max_connections
         self._connect_timeout = connect_timeout
         self._keepalive_expiry = keepalive_expiry
-        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+        self._ssl_context = ssl_context
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
 
@@ -164,7 +171,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             limit_per_host=0,
             keepalive_timeout=self._keepalive_expiry,
             ttl_dns_cache=10,  # short: a provider's DNS change is followed within seconds
-            ssl=self._ssl,
+            # httpx's trust store (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), not the system's.
+            ssl=self._ssl_context or httpx.create_ssl_context(),
+            enable_cleanup_closed=_SSL_TRANSPORTS_LEAK,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,

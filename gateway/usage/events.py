@@ -87,7 +87,7 @@ class EventBus:
             return
         for sub in tuple(self._subscribers):
             if len(sub.backlog) >= sub.limit:
-                self._drop(sub, FELL_BEHIND)
+                self.drop(sub, FELL_BEHIND)
             else:
                 sub.backlog.append(item)
                 sub.ready.set()
@@ -127,7 +127,10 @@ class EventBus:
             sub.ready.set()
         self._subscribers.clear()
 
-    def _drop(self, sub: Subscription, reason: str) -> None:
+    def drop(self, sub: Subscription, reason: str) -> None:
+        """Stop feeding a viewer; its stream task reads `reason` and ends."""
+        if sub not in self._subscribers:
+            return
         sub.dropped = reason
         sub.backlog.clear()
         sub.ready.set()

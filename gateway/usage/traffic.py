@@ -92,11 +92,12 @@ class Traffic:
             out.setdefault(key, Totals()).add(totals)
         return out
 
-    def per_model(self) -> dict[tuple[str, str], Totals]:
-        """(model, provider) -> totals."""
+    def per_model(self, key: str | None = None) -> dict[tuple[str, str], Totals]:
+        """(model, provider) -> totals, of every key or of one."""
         out: dict[tuple[str, str], Totals] = {}
-        for (_, model, provider, _), totals in self.by_status.items():
-            out.setdefault((model, provider), Totals()).add(totals)
+        for (key_label, model, provider, _), totals in self.by_status.items():
+            if key is None or key == key_label:
+                out.setdefault((model, provider), Totals()).add(totals)
         return out
 
     def tokens(self) -> dict[tuple[str, str, str], tuple[int, int]]:

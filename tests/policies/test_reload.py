@@ -57,7 +57,9 @@ def test_holder_starts_pending() -> None:
         "error": None,
         "rejected_commit": None,
         "attempted_commit": None,
+        "message": "waiting for a valid policy commit",
         "attempts": [],
+        "remote": None,
     }
 
 
@@ -69,7 +71,13 @@ def test_load_initial_applies_the_ref(repo: PolicyRepo) -> None:
     assert status["state"] == "synced" and status["commit"] == repo.head()
     assert isinstance(status["applied_at"], str) and status["applied_at"].endswith("Z")
     assert status["attempts"] == [
-        {"commit": repo.head(), "at": status["applied_at"], "ok": True, "error": None}
+        {
+            "commit": repo.head(),
+            "at": status["applied_at"],
+            "ok": True,
+            "error": None,
+            "forced": False,
+        }
     ]
 
 

@@ -3,6 +3,7 @@
 Fixed usage (11 prompt + 7 completion tokens) lets tests check that the gateway counts
 exactly what the upstream reported. When the request offers tools and is not already
 answering a tool call, the reply is a call of the first tool with {"city": "Paris"}.
+An Anthropic request with thinking enabled gets a signed thinking block first.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ COMPLETION_TOKENS = 7
 TEXT_PIECES = ["Hello", " from", " the", " fake", " upstream", ".", ""]
 TOOL_ARGS = '{"city": "Paris"}'
 EMBEDDING = [0.25, -0.5, 0.125]
+THINKING_PIECES = ["Let me think", " about this."]
+THINKING_SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds+Sig/Ff=="
 
 
 @dataclass
@@ -230,6 +233,33 @@ def _anthropic_wants_tool(body: dict[str, Any]) -> str | None:
     return str(tools[0]["name"])
 
 
+def _anthropic_thinks(body: dict[str, Any]) -> bool:
+    thinking = body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") == "enabled"
+
+
+def _anthropic_thinking_events() -> list[bytes]:
+    """A signed thinking block at index 0, streamed."""
+    start = {"type": "thinking", "thinking": "", "signature": ""}
+    events = [
+        _sse(
+            {"type": "content_block_start", "index": 0, "content_block": start},
+            "content_block_start",
+        )
+    ]
+    for piece in THINKING_PIECES:
+        delta = {"type": "thinking_delta", "thinking": piece}
+        events.append(
+            _sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta")
+        )
+    signature = {"type": "signature_delta", "signature": THINKING_SIGNATURE}
+    events.append(
+        _sse({"type": "content_block_delta", "index": 0, "delta": signature}, "content_block_delta")
+    )
+    events.append(_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+    return events
+
+
 def _anthropic(body: dict[str, Any], chunks: int) -> Reply:
     model = body.get("model", "fake")
     tool = _anthropic_wants_tool(body)
@@ -246,6 +276,13 @@ def _anthropic(body: dict[str, Any], chunks: int) -> Reply:
                 }
             ]
             stop = "tool_use"
+        if _anthropic_thinks(body):
+            thinking = {
+                "type": "thinking",
+                "thinking": "".join(THINKING_PIECES),
+                "signature": THINKING_SIGNATURE,
+            }
+            content.insert(0, thinking)
         return Reply(
             {
                 "id": "msg_fake",
@@ -276,12 +313,16 @@ def _anthropic(body: dict[str, Any], chunks: int) -> Reply:
             "message_start",
         )
     ]
+    block = 0
+    if _anthropic_thinks(body):
+        events.extend(_anthropic_thinking_events())
+        block = 1
     if tool:
         events.append(
             _sse(
                 {
                     "type": "content_block_start",
-                    "index": 0,
+                    "index": block,
                     "content_block": {
                         "type": "tool_use",
                         "id": "toolu_fake1",
@@ -297,7 +338,7 @@ def _anthropic(body: dict[str, Any], chunks: int) -> Reply:
                 _sse(
                     {
                         "type": "content_block_delta",
-                        "index": 0,
+                        "index": block,
                         "delta": {"type": "input_json_delta", "partial_json": piece},
                     },
                     "content_block_delta",
@@ -309,7 +350,7 @@ def _anthropic(body: dict[str, Any], chunks: int) -> Reply:
             _sse(
                 {
                     "type": "content_block_start",
-                    "index": 0,
+                    "index": block,
                     "content_block": {"type": "text", "text": ""},
                 },
                 "content_block_start",
@@ -321,14 +362,14 @@ def _anthropic(body: dict[str, Any], chunks: int) -> Reply:
                 _sse(
                     {
                         "type": "content_block_delta",
-                        "index": 0,
+                        "index": block,
                         "delta": {"type": "text_delta", "text": piece},
                     },
                     "content_block_delta",
                 )
             )
         stop = "end_turn"
-    events.append(_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+    events.append(_sse({"type": "content_block_stop", "index": block}, "content_block_stop"))
     events.append(
         _sse(
             {

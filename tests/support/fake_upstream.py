@@ -44,6 +44,8 @@ class FakeUpstream:
         self.chunks = chunks
         self.chunk_delay_s = chunk_delay_s
         self.requests: list[Recorded] = []
+        self.sent: list[bytes] = []
+        """The bytes of every successful answer (a stream's events joined), in order."""
         self.streams_aborted = 0
         self.streams_completed = 0
         self.stream_started = threading.Event()
@@ -87,6 +89,12 @@ class FakeUpstream:
     def fail_next(self, *faults: Fault) -> None:
         self._faults.extend(faults)
 
+    def reset(self) -> None:
+        """Forget recorded requests and answers, and drop unused faults (shared fakes)."""
+        self.requests.clear()
+        self.sent.clear()
+        self._faults.clear()
+
     # serving ---------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
@@ -110,7 +118,10 @@ class FakeUpstream:
             return web.json_response({"object": "list", "data": []})
         reply = replies.reply_for(request.path, body or {}, self.chunks)
         if reply.events is None:
-            return web.json_response(reply.body)
+            text = json.dumps(reply.body)
+            self.sent.append(text.encode())
+            return web.json_response(text=text)
+        self.sent.append(b"".join(reply.events))
         return await self._stream(request, reply.events, fault)
 
     async def _stream(

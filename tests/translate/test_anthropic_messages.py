@@ -37,7 +37,7 @@ def test_request_reads_system_blocks_thinking_tools_and_results() -> None:
     req = anthropic_messages.request_to_canonical(load_json("anthropic/request_tools.json"))
     assert req.system == ["You are a helpful travel assistant.", "Answer in one short paragraph."]
     assert isinstance(req.messages[0].parts[0], ImagePart)
-    thinking, text, call = req.messages[1].parts
+    thinking, _, call = req.messages[1].parts
     assert isinstance(thinking, ThinkingPart) and thinking.signature
     assert isinstance(call, ToolCallPart)
     assert json.loads(call.arguments) == {"location": "Paris, France", "unit": "celsius"}

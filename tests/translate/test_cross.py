@@ -76,10 +76,14 @@ def request_meaning(req: ChatRequest) -> dict[str, Any]:
         if role == "user":
             items.sort(key=lambda i: i[0] != "result")
     tools = [
-        (t.name, t.description, sorted(t.parameters.get("properties", {})), t.parameters.get(
-            "required"))
+        (
+            t.name,
+            t.description,
+            sorted(t.parameters.get("properties", {})),
+            t.parameters.get("required"),
+        )
         for t in req.tools
-    ]  # fmt: skip
+    ]
     choice = None if req.tool_choice is None else (req.tool_choice.mode, req.tool_choice.name)
     rf = None if req.response_format is None else req.response_format.type
     return {
@@ -93,9 +97,7 @@ def request_meaning(req: ChatRequest) -> dict[str, Any]:
 
 
 def _drop_top_k(body: dict[str, Any]) -> dict[str, Any]:
-    body["generationConfig"] = {
-        k: v for k, v in body["generationConfig"].items() if k != "topK"
-    }  # fmt: skip
+    body["generationConfig"] = {k: v for k, v in body["generationConfig"].items() if k != "topK"}
     return body
 
 
@@ -147,8 +149,12 @@ def response_meaning(resp: ChatResponse) -> dict[str, Any]:
         "text": text,
         "calls": calls,
         "finish": resp.finish_reason,
-        "usage": (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens,
-                  usage.cached_prompt_tokens),  # fmt: skip
+        "usage": (
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.total_tokens,
+            usage.cached_prompt_tokens,
+        ),
     }
 
 
@@ -187,8 +193,12 @@ def stream_meaning(events: list[Any]) -> dict[str, Any]:
         "text": "".join(e.text for e in events if isinstance(e, TextDelta)),
         "calls": [(names[i], json.loads("".join(calls[i]) or "{}")) for i in sorted(calls)],
         "finish": [e.reason for e in events if isinstance(e, Finish)],
-        "usage": (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens,
-                  usage.cached_prompt_tokens),  # fmt: skip
+        "usage": (
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.total_tokens,
+            usage.cached_prompt_tokens,
+        ),
     }
 
 
@@ -233,7 +243,12 @@ def _tool_request(choice: ToolChoice) -> ChatRequest:
 @pytest.mark.parametrize("target", PROTOCOLS)
 @pytest.mark.parametrize(
     "choice",
-    [ToolChoice("auto"), ToolChoice("none"), ToolChoice("required"), ToolChoice("tool", "get_time")],
+    [
+        ToolChoice("auto"),
+        ToolChoice("none"),
+        ToolChoice("required"),
+        ToolChoice("tool", "get_time"),
+    ],
 )
 def test_tool_choice_crosses(target: str, choice: ToolChoice) -> None:
     wire = CONVERTERS[target].request_from_canonical(_tool_request(choice), "up")
@@ -268,14 +283,34 @@ def test_tool_result_images_from_anthropic_reach_every_target(target: str) -> No
         "max_tokens": 100,
         "messages": [
             {"role": "user", "content": "Take a screenshot."},
-            {"role": "assistant", "content": [
-                {"type": "tool_use", "id": "toolu_1", "name": "screenshot", "input": {}}]},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
-                {"type": "text", "text": "done"},
-                {"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                             "data": "iVBORw0KGgo="}}]}]},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "toolu_1", "name": "screenshot", "input": {}}
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_1",
+                        "content": [
+                            {"type": "text", "text": "done"},
+                            {
+                                "type": "image",
+                                "source": {
+                                    "type": "base64",
+                                    "media_type": "image/png",
+                                    "data": "iVBORw0KGgo=",
+                                },
+                            },
+                        ],
+                    }
+                ],
+            },
         ],
-    }  # fmt: skip
+    }
     wire = CONVERTERS[target].request_from_canonical(
         CONVERTERS["anthropic"].request_to_canonical(body), "up"
     )

@@ -16,12 +16,18 @@ def test_openai_request_to_gemini_batch() -> None:
     out = embeddings.openai_request_to_gemini(body, "gemini-embedding-001")
     assert out == {
         "requests": [
-            {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "a"}]},
-             "outputDimensionality": 256},
-            {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "bb"}]},
-             "outputDimensionality": 256},
+            {
+                "model": "models/gemini-embedding-001",
+                "content": {"parts": [{"text": "a"}]},
+                "outputDimensionality": 256,
+            },
+            {
+                "model": "models/gemini-embedding-001",
+                "content": {"parts": [{"text": "bb"}]},
+                "outputDimensionality": 256,
+            },
         ]
-    }  # fmt: skip
+    }
 
 
 def test_token_inputs_and_bad_inputs_are_refused() -> None:
@@ -47,12 +53,16 @@ def test_gemini_answer_to_openai(fmt: str) -> None:
 
 
 def test_gemini_requests_to_openai_and_answers_back() -> None:
-    single = {"content": {"parts": [{"text": "hello"}, {"text": "world"}]},
-              "outputDimensionality": 8}  # fmt: skip
+    single = {
+        "content": {"parts": [{"text": "hello"}, {"text": "world"}]},
+        "outputDimensionality": 8,
+    }
     assert embeddings.gemini_request_to_openai(single, "text-embedding-3-small") == {
-        "model": "text-embedding-3-small", "input": ["hello world"], "dimensions": 8,
+        "model": "text-embedding-3-small",
+        "input": ["hello world"],
+        "dimensions": 8,
         "encoding_format": "float",
-    }  # fmt: skip
+    }
     batch = {"requests": [{"model": "models/x", "content": {"parts": [{"text": t}]}} for t in "ab"]}
     assert embeddings.gemini_request_to_openai(batch, "m")["input"] == ["a", "b"]
     packed = base64.b64encode(struct.pack("<2f", 1.0, 2.0)).decode()

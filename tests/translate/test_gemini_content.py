@@ -37,7 +37,10 @@ def test_request_reads_calls_and_matches_responses_by_name() -> None:
     assert req.system == ["You are a helpful travel assistant."]
     assert isinstance(req.messages[0].parts[1], ImagePart)
     calls = [p for p in req.messages[1].parts if isinstance(p, ToolCallPart)]
-    assert [(c.id, c.name) for c in calls] == [("call_1_0", "get_weather"), ("call_1_1", "get_time")]
+    assert [(c.id, c.name) for c in calls] == [
+        ("call_1_0", "get_weather"),
+        ("call_1_1", "get_time"),
+    ]
     assert calls[0].signature and calls[1].signature is None
     results = [p for p in req.messages[2].parts if isinstance(p, ToolResultPart)]
     assert [r.call_id for r in results] == ["call_1_0", "call_1_1"]
@@ -46,11 +49,14 @@ def test_request_reads_calls_and_matches_responses_by_name() -> None:
     assert req.messages[2].parts[-1] == TextPart("Thanks! Should I take an umbrella?")
     weather, time = req.tools
     assert weather.parameters["properties"]["unit"] == {
-        "type": ["string", "null"], "enum": ["celsius", "fahrenheit"],
-    }  # fmt: skip
+        "type": ["string", "null"],
+        "enum": ["celsius", "fahrenheit"],
+    }
     assert time.parameters == {
-        "type": "object", "properties": {"timezone": {"type": "string"}}, "required": ["timezone"],
-    }  # fmt: skip
+        "type": "object",
+        "properties": {"timezone": {"type": "string"}},
+        "required": ["timezone"],
+    }
     assert req.tool_choice == ToolChoice("auto")
     assert (req.max_tokens, req.top_k, req.thinking_budget) == (512, 40, 2048)
     assert req.extra == {}
@@ -131,7 +137,10 @@ def test_what_gemini_cannot_take_is_refused(req: ChatRequest) -> None:
 
 
 def test_built_in_tools_and_audio_are_refused_on_read() -> None:
-    body = {"contents": [{"role": "user", "parts": [{"text": "x"}]}], "tools": [{"googleSearch": {}}]}
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "x"}]}],
+        "tools": [{"googleSearch": {}}],
+    }
     with pytest.raises(UnsupportedFeature, match="googleSearch"):
         gemini_content.request_to_canonical(body)
     audio = {"inlineData": {"mimeType": "audio/wav", "data": "AAAA"}}
@@ -191,7 +200,8 @@ def test_stream_decoder_thoughts() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["gemini/stream_text.sse", "gemini/stream_function_call.sse", "gemini/stream_thinking.sse"]
+    "path",
+    ["gemini/stream_text.sse", "gemini/stream_function_call.sse", "gemini/stream_thinking.sse"],
 )
 def test_stream_encoder_is_read_by_google_genai_like_the_capture(path: str) -> None:
     raw = load_bytes(path)

@@ -44,8 +44,11 @@ def test_to_gemini_removes_and_rewrites_what_gemini_rejects() -> None:
         "required": ["city"],
     }
     assert props["unit"] == {
-        "type": "STRING", "enum": ["celsius", "fahrenheit"], "title": "Unit", "nullable": True,
-    }  # fmt: skip
+        "type": "STRING",
+        "enum": ["celsius", "fahrenheit"],
+        "title": "Unit",
+        "nullable": True,
+    }
     assert props["days"] == {"type": "INTEGER", "minimum": 1}
     assert props["kind"] == {"type": "STRING", "enum": ["forecast"]}
     assert props["level"] == {"type": "INTEGER", "description": "Detail. Allowed values: 1, 2, 3."}

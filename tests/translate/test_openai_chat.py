@@ -56,13 +56,21 @@ def test_request_round_trip_keeps_the_conversation() -> None:
     body = load_json("openai/chat_request_tools.json")
     out = openai_chat.request_from_canonical(openai_chat.request_to_canonical(body), "gpt-4o")
     assert [m["role"] for m in out["messages"]] == [
-        "system", "system", "user", "assistant", "tool", "tool", "user",
-    ]  # fmt: skip
+        "system",
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "tool",
+        "user",
+    ]
     assert out["messages"][3]["tool_calls"] == body["messages"][3]["tool_calls"]
     assert out["messages"][2]["content"] == body["messages"][2]["content"]
     assert out["messages"][5] == {
-        "role": "tool", "tool_call_id": "call_8sV0pQ3Lr2mN9tYc5wZx1uE4", "content": "14:05",
-    }  # fmt: skip
+        "role": "tool",
+        "tool_call_id": "call_8sV0pQ3Lr2mN9tYc5wZx1uE4",
+        "content": "14:05",
+    }
     assert out["tools"][0]["function"]["parameters"] == body["tools"][0]["function"]["parameters"]
     for key in ("tool_choice", "parallel_tool_calls", "temperature", "top_p", "stop", "user"):
         assert out[key] == body[key]
@@ -95,15 +103,36 @@ def test_streaming_request_always_asks_upstream_for_usage() -> None:
         ({"messages": []}, BadRequest, "messages"),
         ({"messages": [{"role": "robot", "content": "x"}]}, BadRequest, "messages[0].role"),
         ({"messages": [{"role": "user", "content": 5}]}, BadRequest, "messages[0].content"),
-        ({"messages": [{"role": "user", "content": "x"}], "temperature": "hot"}, BadRequest,
-         "temperature"),
-        ({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
-         UnsupportedFeature, None),
-        ({"messages": [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "data:image/png,abc"}}]}]},
-         BadRequest, "messages[0].content[0].image_url.url"),
+        (
+            {"messages": [{"role": "user", "content": "x"}], "temperature": "hot"},
+            BadRequest,
+            "temperature",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}
+                ]
+            },
+            UnsupportedFeature,
+            None,
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "image_url", "image_url": {"url": "data:image/png,abc"}}
+                        ],
+                    }
+                ]
+            },
+            BadRequest,
+            "messages[0].content[0].image_url.url",
+        ),
     ],
-)  # fmt: skip
+)
 def test_invalid_fields_name_the_field(body: dict, error: type, param: str | None) -> None:
     with pytest.raises(error) as info:
         openai_chat.request_to_canonical(body)
@@ -126,8 +155,9 @@ def test_unknown_fields_are_kept_for_openai_and_refused_elsewhere() -> None:
 def test_response_text_with_cached_usage() -> None:
     resp = openai_chat.response_to_canonical(load_json("openai/chat_response_text.json"))
     assert resp.finish_reason == "stop"
-    assert resp.parts == [TextPart(load_json("openai/chat_response_text.json")["choices"][0][
-        "message"]["content"])]  # fmt: skip
+    assert resp.parts == [
+        TextPart(load_json("openai/chat_response_text.json")["choices"][0]["message"]["content"])
+    ]
     assert resp.usage == Usage(1117, 46, 1163, cached_prompt_tokens=1024)
 
 
@@ -139,19 +169,32 @@ def test_response_tool_calls_round_trip_through_the_sdk() -> None:
     assert out.model == "my-route"
     assert out.choices[0].finish_reason == "tool_calls"
     got = [(c.id, c.function.name, c.function.arguments) for c in out.choices[0].message.tool_calls]
-    want = [(c["id"], c["function"]["name"], c["function"]["arguments"])
-            for c in body["choices"][0]["message"]["tool_calls"]]  # fmt: skip
+    want = [
+        (c["id"], c["function"]["name"], c["function"]["arguments"])
+        for c in body["choices"][0]["message"]["tool_calls"]
+    ]
     assert got == want
     assert out.usage.prompt_tokens == 82 and out.usage.total_tokens == 99
 
 
 def test_reasoning_content_is_read_and_written() -> None:
-    body = {"id": "x", "model": "deepseek-reasoner", "choices": [{"index": 0, "finish_reason": "stop",
-            "message": {"role": "assistant", "content": "4", "reasoning_content": "2+2"}}]}  # fmt: skip
+    body = {
+        "id": "x",
+        "model": "deepseek-reasoner",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "4", "reasoning_content": "2+2"},
+            }
+        ],
+    }
     resp = openai_chat.response_to_canonical(body)
     assert resp.parts == [ThinkingPart("2+2"), TextPart("4")]
-    assert openai_chat.response_from_canonical(resp, "r")["choices"][0]["message"][
-        "reasoning_content"] == "2+2"  # fmt: skip
+    assert (
+        openai_chat.response_from_canonical(resp, "r")["choices"][0]["message"]["reasoning_content"]
+        == "2+2"
+    )
 
 
 def test_stream_decoder_on_tool_call_fragments() -> None:
@@ -212,3 +255,24 @@ def test_error_event_shape() -> None:
 def test_response_from_canonical_maps_error_finish_to_stop() -> None:
     resp = ChatResponse("id", "m", [TextPart("x")], "error")
     assert openai_chat.response_from_canonical(resp, "m")["choices"][0]["finish_reason"] == "stop"
+
+
+def test_stream_decoder_copes_with_servers_that_repeat_or_reuse_indexes() -> None:
+    def chunk(call: dict) -> str:
+        return json.dumps({"id": "c", "choices": [{"index": 0, "delta": {"tool_calls": [call]}}]})
+
+    decoder = openai_chat.StreamDecoder()
+    events = []
+    for call in [
+        {"index": 0, "id": "call_a", "function": {"name": "f", "arguments": '{"x"'}},
+        {"index": 0, "id": "call_a", "function": {"arguments": ": 1}"}},
+        {"index": 0, "id": "call_b", "function": {"name": "g", "arguments": "{}"}},
+    ]:
+        events.extend(decoder.feed("", chunk(call)))
+    starts = [e for e in events if isinstance(e, ToolCallStart)]
+    assert [(s.index, s.id) for s in starts] == [(0, "call_a"), (1, "call_b")]
+    assert [e for e in events if isinstance(e, ToolCallArgsDelta)] == [
+        ToolCallArgsDelta(0, '{"x"'),
+        ToolCallArgsDelta(0, ": 1}"),
+        ToolCallArgsDelta(1, "{}"),
+    ]

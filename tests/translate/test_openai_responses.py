@@ -102,12 +102,15 @@ def test_stream_decoder() -> None:
 def test_stream_encoder_rebuilds_the_same_response_in_the_sdk(path: str) -> None:
     raw = load_bytes(path)
     want = sdk.openai_responses_stream(raw)
-    got = sdk.openai_responses_stream(encode_stream("openai_responses", decode_stream(
-        "openai_responses", raw)))  # fmt: skip
+    got = sdk.openai_responses_stream(
+        encode_stream("openai_responses", decode_stream("openai_responses", raw))
+    )
     assert got.output_text == want.output_text
     assert [o.type for o in got.output] == [o.type for o in want.output]
     got_calls = [(o.call_id, o.name, o.arguments) for o in got.output if o.type == "function_call"]
-    want_calls = [(o.call_id, o.name, o.arguments) for o in want.output if o.type == "function_call"]
+    want_calls = [
+        (o.call_id, o.name, o.arguments) for o in want.output if o.type == "function_call"
+    ]
     assert got_calls == want_calls
     assert got.usage == want.usage and got.status == "completed"
 

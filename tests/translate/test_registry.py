@@ -15,9 +15,14 @@ def test_registry_has_every_protocol_with_the_whole_interface() -> None:
     assert set(CONVERTERS) == {"openai", "anthropic", "gemini", "openai_responses"}
     for module in CONVERTERS.values():
         for name in (
-            "request_to_canonical", "request_from_canonical", "response_to_canonical",
-            "response_from_canonical", "StreamDecoder", "StreamEncoder", "error_event",
-        ):  # fmt: skip
+            "request_to_canonical",
+            "request_from_canonical",
+            "response_to_canonical",
+            "response_from_canonical",
+            "StreamDecoder",
+            "StreamEncoder",
+            "error_event",
+        ):
             assert callable(getattr(module, name))
     with pytest.raises(TypeError):
         CONVERTERS["x"] = CONVERTERS["openai"]  # type: ignore[index]

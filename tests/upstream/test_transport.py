@@ -1,132 +1,26 @@
-"""The upstream HTTP engine against a real HTTP server on 127.0.0.1.
-
-The server is a few dozen lines of raw asyncio so that each test controls the wire exactly:
-when a chunk is written, when the connection is reset, whether the peer hung up.
-"""
+"""The upstream HTTP engine against a real HTTP server on 127.0.0.1 (tests/upstream/raw_server)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
+import ssl
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
 from pytest_httpx import HTTPXMock
 
-from gateway.upstream.transport import create_http_client
-
-Handler = Callable[["Exchange"], Awaitable[None]]
-
-
-@dataclass
-class Exchange:
-    """One request as the server saw it, and the means to answer it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-
-    async def send(self, data: bytes) -> None:
-        self.writer.write(data)
-        await self.writer.drain()
-
-    async def chunk(self, data: bytes) -> None:
-        await self.send(b"%x\r\n%s\r\n" % (len(data), data))
-
-    async def peer_closed(self) -> None:
-        """Returns once the client closed its end of the connection."""
-        while await self.reader.read(65536):
-            pass
-
-
-@dataclass
-class Upstream:
-    """A loopback HTTP/1.1 server; `routes` maps a path to a coroutine answering it."""
-
-    routes: dict[str, Handler] = field(default_factory=dict)
-    seen: list[Exchange] = field(default_factory=list)
-    accepted: int = 0
-    open_connections: int = 0
-    port: int = 0
-    _server: asyncio.Server | None = None
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    async def start(self) -> Upstream:
-        self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self.accepted += 1
-        self.open_connections += 1
-        try:
-            while exchange := await self._read_request(reader, writer):
-                self.seen.append(exchange)
-                await self.routes[exchange.path](exchange)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self.open_connections -= 1
-            self._tasks.discard(task)
-            writer.close()
-
-    @staticmethod
-    async def _read_request(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> Exchange | None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError:
-            return None
-        lines = head.decode("latin-1").split("\r\n")
-        method, path, _ = lines[0].split(" ")
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if line:
-                name, _, value = line.partition(":")
-                assert name.lower() not in headers, f"duplicate header {name}"
-                headers[name.lower()] = value.strip()
-        if headers.get("transfer-encoding") == "chunked":
-            body = b""
-            while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
-                body += (await reader.readexactly(size + 2))[:-2]
-            await reader.readuntil(b"\r\n")
-        else:
-            body = await reader.readexactly(int(headers.get("content-length", 0)))
-        return Exchange(method, path, headers, body, reader, writer)
-
-
-def response_head(status: str = "200 OK", *extra: str, length: int | None = None) -> bytes:
-    lines = [f"HTTP/1.1 {status}", *extra]
-    lines.append("Transfer-Encoding: chunked" if length is None else f"Content-Length: {length}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-async def answer_json(ex: Exchange) -> None:
-    body = json.dumps({"path": ex.path, "headers": ex.headers, "body": ex.body.decode()}).encode()
-    head = response_head("200 OK", "Content-Type: application/json", length=len(body))
-    await ex.send(head + body)
+from gateway.upstream.transport import AiohttpTransport, UpstreamClient, create_http_client
+from tests.upstream.raw_server import (
+    Exchange,
+    Upstream,
+    answer_json,
+    response_head,
+    write_self_signed_certificate,
+)
 
 
 @pytest.fixture
@@ -272,6 +166,25 @@ async def test_aclose_mid_stream_closes_the_upstream_connection(
     # The half-read connection was not pooled: the next request opens a new one.
     assert (await client.get(upstream.url("/json"))).status_code == 200
     assert upstream.accepted == 2
+
+
+async def test_cancelling_a_request_closes_its_upstream_connection(
+    upstream: Upstream, client: httpx.AsyncClient
+) -> None:
+    peer_closed = asyncio.Event()
+
+    async def thinking(ex: Exchange) -> None:
+        await ex.peer_closed()
+        peer_closed.set()
+
+    upstream.routes["/thinking"] = thinking
+    # The gateway's client went away while the upstream had not answered yet.
+    request = asyncio.create_task(client.post(upstream.url("/thinking"), content=b"{}"))
+    await eventually(lambda: len(upstream.seen) == 1)
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    await asyncio.wait_for(peer_closed.wait(), 2)
 
 
 async def test_a_fully_read_connection_is_reused(
@@ -421,3 +334,27 @@ async def test_pytest_httpx_mocks_a_client_built_on_httpx_transport(httpx_mock: 
         assert await response.aread() == b'{"ok":true}'
         await response.aclose()
     assert httpx_mock.get_request() is not None
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+async def test_tls_upstream_verified_against_the_trust_store(certificate: Path) -> None:
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(certificate)
+    server = await Upstream(routes={"/json": answer_json}).start(tls=server_tls)
+    url = f"https://127.0.0.1:{server.port}/json"
+    try:
+        # Not signed by anyone the default trust store knows: refused.
+        async with create_http_client() as untrusting:
+            with pytest.raises(httpx.ConnectError):
+                await untrusting.get(url)
+        trust = ssl.create_default_context(cafile=str(certificate))
+        engine = AiohttpTransport(ssl_context=trust)
+        async with UpstreamClient(transport=engine, timeout=httpx.Timeout(5)) as trusting:
+            response = await trusting.post(url, content=b"{}")
+            assert response.json()["body"] == "{}"
+    finally:
+        await server.stop()

@@ -1,0 +1,27 @@
+"""Anthropic's endpoints: parse the wire format, nothing else (the pipeline does the rest)."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, HTTPResponse, Request
+
+from gateway.count_tokens import serve_count_tokens
+from gateway.errors import Protocol
+from gateway.pipeline import Endpoint, run
+from gateway.upstream.endpoints import Op
+
+bp = Blueprint("anthropic")
+
+MESSAGES = Endpoint(Protocol.ANTHROPIC, Op.CHAT, required=(("messages", list), ("max_tokens", int)))
+COUNT_TOKENS = Endpoint(
+    Protocol.ANTHROPIC, Op.COUNT_TOKENS, required=(("messages", list),), serve=serve_count_tokens
+)
+
+
+@bp.post("/v1/messages", name="anthropic_messages")
+async def messages(request: Request) -> HTTPResponse | None:
+    return await run(request, MESSAGES)
+
+
+@bp.post("/v1/messages/count_tokens", name="anthropic_count_tokens")
+async def count_tokens(request: Request) -> HTTPResponse | None:
+    return await run(request, COUNT_TOKENS)

@@ -1,0 +1,184 @@
+"""Finished requests kept in SQLite (state dir), written in batches off the request path.
+
+`add` appends a row to an in-memory list (bounded: when writing falls far behind, the oldest
+pending rows are dropped and counted). `run` (a background task) hands the batch to a worker
+thread about once a second; `close` writes what is left. WAL mode, so `modelgate usage` can
+read while the gateway writes, and several workers may share the file. Rows older than the
+retention are deleted at start and then hourly. Rows hold ids, names and numbers only: never
+prompts, keys or hashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("modelgate.requests")
+
+DEFAULT_FILE = "requests.sqlite3"
+FLUSH_INTERVAL_S = 1.0
+PRUNE_INTERVAL_S = 3600.0
+MAX_PENDING = 100_000
+MAX_TEXT = 200
+"""Client-chosen strings (model names) are cut to this length before they are stored."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    ts                REAL NOT NULL,     -- Unix time of arrival
+    request_id        TEXT NOT NULL,
+    key_id            TEXT,              -- NULL: no valid key was presented
+    model             TEXT,              -- as the client asked for it
+    provider          TEXT,
+    target            TEXT,
+    status            INTEGER NOT NULL,
+    error             TEXT,
+    latency_ms        REAL NOT NULL,
+    ttfb_ms           REAL,
+    prompt_tokens     INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    stream            INTEGER NOT NULL,
+    protocol          TEXT
+);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
+CREATE INDEX IF NOT EXISTS requests_key_ts ON requests (key_id, ts);
+"""
+_INSERT = "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+Row = tuple[Any, ...]
+
+
+def row_of(event: dict[str, Any]) -> Row:
+    """A table row from a finished-request event (the event's fields, nothing more)."""
+    model = event.get("model")
+    return (
+        event["ts"],
+        event["request_id"],
+        event.get("key_id"),
+        model[:MAX_TEXT] if isinstance(model, str) else None,
+        event.get("provider"),
+        event.get("target"),
+        event["status"],
+        event.get("error"),
+        event["latency_ms"],
+        event.get("ttfb_ms"),
+        event.get("prompt_tokens", 0),
+        event.get("completion_tokens", 0),
+        1 if event.get("stream") else 0,
+        event.get("protocol"),
+    )
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating) the request log in WAL mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")  # other workers share the file
+        db.executescript(_SCHEMA)
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
+
+
+class RequestLog:
+    def __init__(self, path: Path, retention_days: float) -> None:
+        self.path = path
+        self.retention_days = retention_days
+        self._pending: deque[dict[str, Any]] = deque(maxlen=MAX_PENDING)
+        self.dropped = 0
+        self.error: str | None = None
+        self._db: sqlite3.Connection | None = None
+        self._db_lock = threading.Lock()  # one writer at a time: the flusher or `close`
+        self._last_prune = 0.0
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def open(self) -> None:
+        """Open the database and delete rows past the retention (blocking)."""
+        self._db = connect(self.path)
+        self._prune()
+
+    def add(self, event: dict[str, Any]) -> None:
+        """Queue one finished-request event (O(1); no IO; made a row by the writer thread).
+
+        Past MAX_PENDING the oldest pending event is lost (and counted).
+        """
+        if len(self._pending) == MAX_PENDING:
+            self.dropped += 1
+        self._pending.append(event)
+
+    async def run(self) -> None:
+        """Write batches about once a second until cancelled (`close` writes the rest)."""
+        try:
+            while True:
+                await asyncio.sleep(FLUSH_INTERVAL_S)
+                await self.flush()
+        except asyncio.CancelledError:
+            return  # shutting down: an expected end, not a failure
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        batch = list(self._pending)
+        self._pending.clear()
+        await asyncio.to_thread(self._write, batch)
+
+    async def close(self) -> None:
+        """Write what is pending and close (at shutdown)."""
+        await self.flush()
+        await asyncio.to_thread(self._close)
+
+    def _write(self, batch: list[dict[str, Any]]) -> None:
+        rows = [row_of(event) for event in batch]
+        with self._db_lock:
+            db = self._db
+            if db is None:
+                return
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany(_INSERT, rows)
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                self.dropped += len(batch)  # kept out of memory: the disk may stay broken
+                if self.error is None:
+                    log.error("request log: writing %s failed: %s", self.path.name, exc)
+                self.error = str(exc)
+                return
+            if self.error is not None:
+                log.info("request log: writing works again")
+                self.error = None
+        if time.monotonic() - self._last_prune > PRUNE_INTERVAL_S:
+            self._prune()
+
+    def _prune(self) -> None:
+        self._last_prune = time.monotonic()
+        cutoff = time.time() - self.retention_days * 86400
+        with self._db_lock:
+            if self._db is None:
+                return
+            try:
+                gone = self._db.execute("DELETE FROM requests WHERE ts < ?", (cutoff,)).rowcount
+            except sqlite3.Error as exc:
+                log.warning("request log: deleting old rows failed: %s", exc)
+                return
+        if gone:
+            log.info("request log: deleted %d rows older than %g days", gone, self.retention_days)
+
+    def _close(self) -> None:
+        with self._db_lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None

@@ -1,0 +1,153 @@
+"""`modelgate policy check`: everything the gateway would refuse, and what it must never see.
+
+A revision passes when the policy loads (schema and cross-file checks, as the gateway runs
+them), no credential reference reaches outside the credentials directory, and no file in
+the repository, YAML or not, holds a raw provider secret or client key.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+
+from dulwich.ignore import IgnoreFilterManager
+from dulwich.objects import Blob, Commit, ObjectID, Tree
+from dulwich.repo import Repo
+
+from policies.loader import load_policy
+from policies.models import Policy
+from policies.problems import PolicyInvalid, PolicyRepoError, Problem, RevisionNotFound
+from policies.repo import KEYS_DIR, POLICY_SUFFIXES, open_repo, resolve
+from policies.secret_scan import scan_file
+from policies.yaml_positions import SourceMap, YamlSyntaxError
+
+MAX_SCANNED_BYTES = 10 * 1024 * 1024
+"""Bigger files are not scanned for secrets (a policy repository has no business with them)."""
+
+
+def policy_subset(files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The files the gateway reads: *.yaml / *.yml at the root and in keys/."""
+    chosen = {}
+    for path, content in files.items():
+        parts = PurePosixPath(path).parts
+        at_root = len(parts) == 1
+        in_keys = len(parts) == 2 and parts[0] == KEYS_DIR
+        if (at_root or in_keys) and path.endswith(POLICY_SUFFIXES):
+            chosen[path] = content
+    return chosen
+
+
+def check_files(files: Mapping[str, bytes]) -> list[Problem]:
+    """Every problem in one revision's files (path -> content, all files of the tree)."""
+    problems: list[Problem] = []
+    policy_files = policy_subset(files)
+    try:
+        policy = load_policy(policy_files)
+    except PolicyInvalid as exc:
+        problems += exc.problems
+    else:
+        problems += _escaping_credentials(policy, policy_files)
+    for path in sorted(files):
+        if len(files[path]) <= MAX_SCANNED_BYTES:
+            problems += scan_file(path, files[path])
+    return sorted(set(problems))
+
+
+def check_worktree(root: Path) -> list[Problem]:
+    """Problems in the files on disk under `root` (what a pull request's CI checks out)."""
+    return check_files(worktree_files(root))
+
+
+def check_revision(repo_path: Path, rev: str) -> tuple[str, list[Problem]]:
+    """(commit sha, problems) of a committed revision."""
+    with open_repo(repo_path) as repo:
+        sha = resolve(repo, rev)
+        if sha is None:
+            raise RevisionNotFound(
+                f"revision '{rev}' not found in {repo_path}: name a branch, ref or commit"
+            )
+        files = tree_files(repo, sha)
+    return sha, check_files(files)
+
+
+def tree_files(repo: Repo, commit_sha: str) -> dict[str, bytes]:
+    """Every regular file of a commit's tree, by path."""
+    commit = repo[ObjectID(commit_sha.encode("ascii"))]
+    if not isinstance(commit, Commit):
+        raise PolicyRepoError(f"{commit_sha} is not a commit")
+    files: dict[str, bytes] = {}
+    pending: list[tuple[str, ObjectID]] = [("", commit.tree)]
+    while pending:
+        prefix, tree_id = pending.pop()
+        tree = repo[tree_id]
+        assert isinstance(tree, Tree)
+        for entry in tree.iteritems():
+            path = prefix + entry.path.decode("utf-8", "replace")
+            if stat.S_ISDIR(entry.mode):
+                pending.append((path + "/", entry.sha))
+            elif stat.S_ISREG(entry.mode):
+                blob = repo[entry.sha]
+                if isinstance(blob, Blob):
+                    files[path] = blob.as_raw_string()
+    return files
+
+
+def worktree_files(root: Path) -> dict[str, bytes]:
+    """Every regular file under `root` but .git and what .gitignore excludes, by path."""
+    ignored = _ignore_filter(root)
+    files: dict[str, bytes] = {}
+    for directory, subdirs, names in os.walk(root):
+        rel_dir = Path(directory).relative_to(root).as_posix()
+        prefix = "" if rel_dir == "." else rel_dir + "/"
+        subdirs[:] = sorted(
+            d for d in subdirs if d != ".git" and not _is_ignored(ignored, prefix + d + "/")
+        )
+        for name in names:
+            path = Path(directory, name)
+            if path.is_symlink() or not path.is_file() or _is_ignored(ignored, prefix + name):
+                continue
+            files[prefix + name] = path.read_bytes()
+    return files
+
+
+def _ignore_filter(root: Path) -> IgnoreFilterManager | None:
+    if not (root / ".git").exists():
+        return None
+    try:
+        with open_repo(root) as repo:
+            return IgnoreFilterManager.from_repo(repo)
+    except PolicyRepoError:
+        return None
+
+
+def _is_ignored(manager: IgnoreFilterManager | None, path: str) -> bool:
+    return manager is not None and bool(manager.is_ignored(path))
+
+
+def _escaping_credentials(policy: Policy, files: Mapping[str, bytes]) -> list[Problem]:
+    """`file:` references that name a path outside the credentials directory."""
+    name = next((p for p in files if p.rsplit(".", 1)[0] == "providers"), "providers.yaml")
+    found: list[tuple[str, int, str]] = []
+    for provider_name, provider in policy.providers.items():
+        for index, ref in enumerate(provider.credentials):
+            kind, _, target = ref.partition(":")
+            if kind == "file" and (target.startswith("/") or ".." in target.split("/")):
+                found.append((provider_name, index, ref))
+    if not found:
+        return []
+    try:
+        source: SourceMap | None = SourceMap.build(files[name].decode("utf-8-sig"))
+    except (YamlSyntaxError, KeyError, UnicodeDecodeError):
+        source = None
+    problems = []
+    for provider_name, index, ref in found:
+        loc = ("providers", provider_name, "credentials", index)
+        line, col = source.position(loc) if source is not None else (0, 0)
+        message = (
+            f"credential reference '{ref}' leaves the credentials directory: name a file "
+            "inside it (file:NAME or file:DIR/NAME, without '..' or a leading '/')"
+        )
+        problems.append(Problem(name, line + 1, col + 1, message))
+    return problems

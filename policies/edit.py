@@ -1,0 +1,289 @@
+"""Change a policy by commit: keys, tiers and routes, as the CLI and the terminal UI do it.
+
+    editor = PolicyEditor(repo_path)                 # reads the watched ref's commit
+    secret = editor.create_key("search-team", tier="standard", models=["gpt-4o*"])
+    markdown, problems = editor.preview()            # what changes, and what is wrong
+    result = editor.commit("keys: create search-team", author="Ann <ann@example.com>")
+
+Edits are surgical (policies.yaml_edit): every byte of a file outside the edited entry is
+kept. Nothing is committed unless the result passes `policy check`. The commit is built in
+the object store, and the ref moves only if nobody moved it meanwhile; if someone did, the
+edits are replayed on top of their commit (a few times), so no writer overwrites another.
+Secrets are returned once and never stored: only their hashes enter the files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from credentials.keys import generate_secret, hash_secret
+from policies import git_write
+from policies.check import check_files, tree_files
+from policies.diff import diff_policies, render_invalid, render_markdown
+from policies.edit_files import EditedFiles, EditFailed, EditRefused
+from policies.loader import load_policy
+from policies.models import Key, Policy
+from policies.problems import PolicyInvalid, PolicyRepoError, Problem
+from policies.repo import open_repo
+
+__all__ = [
+    "CommitResult",
+    "EditConflict",
+    "EditFailed",
+    "EditRefused",
+    "PolicyEditor",
+    "PolicyInvalid",
+]
+
+MAX_RETRIES = 5
+LIMIT_FIELDS = ("rpm", "tpm", "max_concurrency", "tokens_per_day", "tokens_per_month")
+KEY_FIELDS = ("owner", "description", "models", "tier", "limits", "expires", "disabled")
+
+
+class EditConflict(PolicyRepoError):
+    """Someone else kept moving the ref, or their change conflicts with this one."""
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    commit: str
+    ref: str
+    parent: str | None
+    files: tuple[str, ...]
+    """The files the commit changed."""
+    worktree_updated: bool
+    """The working tree was clean on that ref, and now has the new files staged."""
+    retries: int
+    """How many times another writer got there first and the edits were replayed."""
+
+
+Operation = Callable[[], None]
+
+
+class PolicyEditor:
+    """Pending edits of the policy at `ref`, committed in one go.
+
+    With `branch`, the edits start from that branch when it exists (a pull request being
+    built up), else from `ref`, and are committed there unless `commit` names another.
+    """
+
+    def __init__(
+        self, repo_path: Path, ref: str = "refs/heads/main", branch: str | None = None
+    ) -> None:
+        self.repo_path = repo_path
+        self.ref = ref
+        self.branch = branch
+        self._ops: list[tuple[str, Operation]] = []
+        with open_repo(repo_path) as repo:
+            on_branch = git_write.ref_value(repo, f"refs/heads/{branch}") if branch else None
+            start = on_branch or git_write.ref_value(repo, ref)
+            if start is None:
+                raise PolicyRepoError(
+                    f"{ref} not found in {repo_path}: commit a policy to it first "
+                    "(`modelgate init` makes one)"
+                )
+            self.base: str = start
+            """The commit the edits apply to (it moves when a commit had to be replayed)."""
+            self._load(repo, start)
+
+    # reading ------------------------------------------------------------------------------
+
+    @property
+    def files(self) -> dict[str, bytes]:
+        """The policy files with the pending edits applied (path -> content)."""
+        return self._files.current()
+
+    def policy(self) -> Policy:
+        """The edited policy; raises PolicyInvalid."""
+        return load_policy(self._files.policy_files())
+
+    def keys(self) -> list[Key]:
+        """The client keys of the edited policy (validated, in file order)."""
+        return list(self.policy().keys)
+
+    def changed_files(self) -> list[str]:
+        return self._files.changed()
+
+    def problems(self) -> list[Problem]:
+        """What `policy check` would say about the edited revision."""
+        return check_files({**self._tree, **self._files.current()})
+
+    def preview(self) -> tuple[str, list[Problem]]:
+        """(Markdown of what changes, problems); nothing is written."""
+        problems = self.problems()
+        label = f"{self.base[:7]} + edits"
+        try:
+            old = load_policy(self._files.original_policy_files())
+        except PolicyInvalid as exc:
+            return render_invalid(self.base[:7], exc), problems
+        try:
+            new = self.policy()
+        except PolicyInvalid as exc:
+            return render_invalid(label, exc), problems
+        return render_markdown(diff_policies(old, new), self.base[:7], label), problems
+
+    # keys ---------------------------------------------------------------------------------
+
+    def create_key(
+        self,
+        key_id: str,
+        *,
+        models: list[str] | None = None,
+        tier: str | None = None,
+        limits: dict[str, int] | None = None,
+        expires: dt.date | None = None,
+        owner: str | None = None,
+        description: str | None = None,
+        file: str | None = None,
+    ) -> str:
+        """Add a key; returns its secret (shown once: only the hash is written)."""
+        secret = generate_secret()
+        entry: dict[str, Any] = {"id": key_id}
+        extra: dict[str, Any] = {
+            "owner": owner,
+            "description": description,
+            "hash": hash_secret(secret),
+        }
+        extra |= {"models": models, "tier": tier, "limits": limits or None, "expires": expires}
+        entry |= {name: value for name, value in extra.items() if value is not None}
+        entry["created"] = dt.datetime.now(dt.UTC).date()
+
+        def op() -> None:
+            if self._files.find_key(key_id) is not None:
+                raise EditRefused(f"a key with id '{key_id}' exists already: choose another id")
+            self._files.append_key(file, entry)
+
+        self._run(f"create key {key_id}", op)
+        return secret
+
+    def set_key_fields(self, key_id: str, **fields: Any) -> None:
+        """Set fields of a key (owner, description, models, tier, limits, expires, disabled).
+
+        A field given as None is removed. `limits` merges field by field (None removes one).
+        """
+        unknown = sorted(set(fields) - set(KEY_FIELDS))
+        if unknown:
+            raise EditRefused(f"unknown key field(s) {', '.join(unknown)}: use {KEY_FIELDS}")
+        changes = {name: ... if value is None else value for name, value in fields.items()}
+        if isinstance(fields.get("limits"), dict):
+            merged = {k: ... if v is None else v for k, v in fields["limits"].items()}
+            changes["limits"] = merged
+        self._run(f"update key {key_id}", lambda: self._files.update_key(key_id, changes))
+
+    def disable_key(self, key_id: str) -> None:
+        self.set_key_fields(key_id, disabled=True)
+
+    def enable_key(self, key_id: str) -> None:
+        self.set_key_fields(key_id, disabled=None)
+
+    def rotate_key(self, key_id: str) -> str:
+        """Give a key a new secret; returns it (the old one stops working once applied)."""
+        secret = generate_secret()
+        digest = hash_secret(secret)
+        self._run(f"rotate key {key_id}", lambda: self._files.update_key(key_id, {"hash": digest}))
+        return secret
+
+    def revoke_key(self, key_id: str) -> None:
+        """Remove a key entirely."""
+        self._run(f"revoke key {key_id}", lambda: self._files.remove_key(key_id))
+
+    # limits and routes --------------------------------------------------------------------
+
+    def set_tier(self, name: str, limits: dict[str, int] | None) -> None:
+        """Create or replace a tier's limits; None removes the tier."""
+        self._run(f"set tier {name}", lambda: self._files.set_tier(name, limits))
+
+    def set_default_limits(self, limits: dict[str, int]) -> None:
+        self._run("set default limits", lambda: self._files.set_tier(None, limits))
+
+    def set_route(
+        self,
+        name: str,
+        targets: list[str] | list[dict[str, Any]],
+        strategy: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        """Create or replace a route."""
+        route: dict[str, Any] = {"targets": list(targets)}
+        route |= {"strategy": strategy} if strategy else {}
+        route |= {"description": description} if description else {}
+        self._run(f"set route {name}", lambda: self._files.set_route(name, route))
+
+    def remove_route(self, name: str) -> None:
+        self._run(f"remove route {name}", lambda: self._files.set_route(name, None))
+
+    # committing ---------------------------------------------------------------------------
+
+    def commit(
+        self,
+        message: str,
+        author: str | None = None,
+        branch: str | None = None,
+        retries: int = MAX_RETRIES,
+    ) -> CommitResult:
+        """Commit the edits on the watched ref (or on `branch`, made from it if new).
+
+        Raises PolicyInvalid (nothing committed), EditConflict, or EditRefused.
+        """
+        branch = branch or self.branch
+        if not self._ops:
+            raise EditRefused("nothing to commit: no edits were made")
+        target = f"refs/heads/{branch}" if branch else self.ref
+        replays = 0
+        for _ in range(retries + 1):
+            with open_repo(self.repo_path) as repo:
+                current = git_write.ref_value(repo, target)
+                if current is None and target == self.ref:
+                    raise EditConflict(f"{target} was deleted while editing; start again")
+                start = current if current is not None else self.base
+                if start != self.base:
+                    self._replay(repo, start)
+                    replays += 1
+                problems = self.problems()
+                if problems:
+                    raise PolicyInvalid(problems)
+                changes = {p: self._files.current()[p] for p in self._files.changed()}
+                if not changes:
+                    raise EditRefused("nothing to commit: the edits change no file")
+                who = git_write.parse_author(author) if author else git_write.default_author(repo)
+                clean = git_write.checked_out_clean(repo, target)
+                base_commit = repo[start.encode("ascii")]
+                tree = git_write.build_tree(repo, base_commit.tree, changes)  # type: ignore[attr-defined]
+                sha = git_write.make_commit(repo, tree, start, message, who)
+                note = message.splitlines()[0] if message else "edit"
+                if git_write.compare_and_swap(repo, target, current, sha, note):
+                    updated = clean and git_write.update_worktree(repo, changes)
+                    return CommitResult(
+                        sha.decode("ascii"), target, start, tuple(sorted(changes)), updated, replays
+                    )
+        raise EditConflict(
+            f"{target} kept moving while committing ({retries + 1} tries): other writers are "
+            "busy; try again in a moment"
+        )
+
+    # internals ----------------------------------------------------------------------------
+
+    def _load(self, repo: Any, commit: str) -> None:
+        self._tree = tree_files(repo, commit)
+        self._files = EditedFiles(self._tree)
+
+    def _run(self, what: str, op: Operation) -> None:
+        op()  # raises before anything is recorded
+        self._ops.append((what, op))
+
+    def _replay(self, repo: Any, start: str) -> None:
+        """Apply the pending edits again on top of `start` (another writer's commit)."""
+        self._load(repo, start)
+        self.base = start
+        for what, op in self._ops:
+            try:
+                op()
+            except (EditRefused, PolicyRepoError) as exc:
+                raise EditConflict(
+                    f"{self.ref} moved to {start[:12]} while editing, and '{what}' no longer "
+                    f"applies there: {exc}"
+                ) from None
