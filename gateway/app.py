@@ -66,6 +66,7 @@ def create_app(settings: Settings, name: str = "modelgate") -> AppType:
         app.ctx.state = await _build_state(settings)
         app.add_task(app.ctx.state.watcher.run(), name="policy-watcher")
         app.add_task(app.ctx.state.recorder.request_log.run(), name="request-log")
+        app.add_task(app.ctx.state.recorder.run_access_log(), name="access-log")
 
     @app.before_server_stop
     async def closing(app: AppType) -> None:
@@ -75,6 +76,7 @@ def create_app(settings: Settings, name: str = "modelgate") -> AppType:
     async def stop(app: AppType) -> None:
         state: AppState = app.ctx.state
         await state.limiter.close()
+        state.recorder.flush_access_log()
         await state.recorder.request_log.close()
         await state.http.aclose()
 

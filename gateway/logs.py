@@ -42,6 +42,43 @@ def redact(line: str) -> str:
     return line
 
 
+MAX_LOGGED_TEXT = 200
+ACCESS_BATCH = "access_batch"
+"""The attribute of a log record that carries many finished requests' access lines."""
+
+
+def _safe_text(value: str | None) -> str | None:
+    """A client-chosen string fit for a log line: printable and short (no forged lines)."""
+    if value is None or (value.isprintable() and len(value) <= MAX_LOGGED_TEXT):
+        return value
+    return repr(value[:MAX_LOGGED_TEXT])
+
+
+def access_fields(event: dict[str, Any]) -> dict[str, Any]:
+    """The access line's fields: ids, names, numbers. Never prompts, keys or hashes."""
+    return {
+        "request_id": event["request_id"],
+        "key_id": event["key_id"],
+        "model": _safe_text(event["model"]),
+        "provider": event["provider"],
+        "target": _safe_text(event["target"]),
+        "status": event["status"],
+        "latency_ms": event["latency_ms"],
+        "ttfb_ms": event["ttfb_ms"],
+        "prompt_tokens": event["prompt_tokens"],
+        "completion_tokens": event["completion_tokens"],
+        "stream": event["stream"],
+        "error": event["error"],
+    }
+
+
+def access_batch_record(name: str, events: list[dict[str, Any]]) -> logging.LogRecord:
+    """One record for many access lines (built directly: `Logger.info` walks the stack)."""
+    record = logging.LogRecord(name, logging.INFO, __file__, 0, "requests finished", None, None)
+    setattr(record, ACCESS_BATCH, events)
+    return record
+
+
 def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str | None:
     if record.exc_info:
         return formatter.formatException(record.exc_info)
@@ -50,6 +87,9 @@ def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        batch = record.__dict__.get(ACCESS_BATCH)
+        if batch is not None:
+            return "\n".join(self._access_line(record.name, event) for event in batch)
         data: dict[str, Any] = {
             "ts": round(record.created, 3),
             "level": record.levelname.lower(),
@@ -62,9 +102,23 @@ class JsonFormatter(logging.Formatter):
             data["exc"] = exc
         return redact(orjson.dumps(data, default=str).decode())
 
+    @staticmethod
+    def _access_line(logger: str, event: dict[str, Any]) -> str:
+        data = {
+            "ts": round(event["ts"], 3),
+            "level": "info",
+            "logger": logger,
+            "msg": "request finished",
+            **access_fields(event),
+        }
+        return redact(orjson.dumps(data).decode())
+
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        batch = record.__dict__.get(ACCESS_BATCH)
+        if batch is not None:
+            return "\n".join(self._access_line(record.name, event) for event in batch)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         extra = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD)
         line = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
@@ -74,6 +128,12 @@ class TextFormatter(logging.Formatter):
         if exc:
             line += "\n" + exc
         return redact(line)
+
+    @staticmethod
+    def _access_line(logger: str, event: dict[str, Any]) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event["ts"]))
+        extra = " ".join(f"{k}={v}" for k, v in access_fields(event).items())
+        return redact(f"{stamp} INFO    {logger}: request finished [{extra}]")
 
 
 class _DroppingQueueHandler(logging.handlers.QueueHandler):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import secrets
 import uuid
 from typing import Any
 
@@ -14,17 +16,32 @@ JSON = "application/json"
 _MAX_REQUEST_ID = 128
 
 
+class RequestIds:
+    """New request ids: a random per-process prefix and a counter.
+
+    Unique across processes and restarts like a UUID, at a fraction of its cost (uuid4 reads
+    the kernel's random source on every call).
+    """
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(6)
+        self._counter = itertools.count(1)
+
+    def new(self) -> str:
+        return f"{self._prefix}{next(self._counter):010x}"
+
+
 def request_id_of(request: Request) -> str:
     """The client's x-request-id when it is sane, else a new one (kept on request.ctx)."""
     existing: str | None = getattr(request.ctx, "request_id", None)
     if existing:
         return existing
     given = request.headers.get("x-request-id")
-    rid = (
-        given
-        if given and len(given) <= _MAX_REQUEST_ID and given.isascii() and given.isprintable()
-        else uuid.uuid4().hex
-    )
+    if given and len(given) <= _MAX_REQUEST_ID and given.isascii() and given.isprintable():
+        rid: str = given
+    else:
+        state = getattr(request.app.ctx, "state", None)
+        rid = str(state.request_ids.new()) if state is not None else uuid.uuid4().hex
     request.ctx.request_id = rid
     return rid
 

@@ -9,6 +9,7 @@ import httpx
 
 from credentials.pool import CredentialPools
 from gateway.limits import Limiter
+from gateway.responses import RequestIds
 from gateway.settings import Settings
 from gateway.upstream.dispatch import Dispatcher
 from gateway.usage.events import EventBus
@@ -28,3 +29,4 @@ class AppState:
     events: EventBus
     recorder: Recorder
     started_at: float = field(default_factory=time.time)
+    request_ids: RequestIds = field(default_factory=RequestIds)

@@ -153,7 +153,7 @@ def run_simple(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     try:
         editor = PolicyEditor(args.repo, args.ref)
-        keys = editor.keys()
+        keys = editor.list_keys()
     except PolicyInvalid as exc:
         print(f"The policy at {args.ref} does not validate:\n{exc}", file=sys.stderr)
         return 1

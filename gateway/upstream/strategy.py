@@ -29,7 +29,7 @@ class RouteCursors:
             return targets[start:] + targets[:start]
         if strategy == "weighted":
             first = self._draw(targets)
-            return (targets[first], *targets[:first], *targets[first + 1:])
+            return (targets[first], *targets[:first], *targets[first + 1 :])
         return targets
 
     def _draw(self, targets: tuple[Target, ...]) -> int:

@@ -3,15 +3,17 @@
 `record` never blocks, never does IO and never raises into the request. It does O(1) work:
 counter increments (Traffic), two histogram observations, an append to the event ring and
 each viewer's backlog, an append to the request log's pending batch, and one access-log
-record handed to the logging queue (written by the log thread, see gateway/logs.py).
+access-log entry to a batch that goes to the log thread twice a second (gateway/logs.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from gateway.exchange import Exchange
+from gateway.logs import access_batch_record
 from gateway.metrics import GatewayMetrics
 from gateway.usage.events import EventBus
 from gateway.usage.request_log import RequestLog
@@ -21,42 +23,9 @@ from policies.reload import PolicyHolder
 log = logging.getLogger("modelgate.usage")
 access = logging.getLogger("modelgate.access")
 
-MAX_LOGGED_TEXT = 200
 MAX_EVENT_MODEL = 200
 """A model name is the client's string: the ring and every viewer keep at most this much."""
-
-
-def _safe_text(value: str | None) -> str | None:
-    """A client-chosen string fit for a log line: printable and short (no forged lines)."""
-    if value is None or (value.isprintable() and len(value) <= MAX_LOGGED_TEXT):
-        return value
-    return repr(value[:MAX_LOGGED_TEXT])
-
-
-def access_fields(event: dict[str, Any]) -> dict[str, Any]:
-    """The access line's fields: ids, names, numbers. Never prompts, keys or hashes."""
-    return {
-        "request_id": event["request_id"],
-        "key_id": event["key_id"],
-        "model": _safe_text(event["model"]),
-        "provider": event["provider"],
-        "target": _safe_text(event["target"]),
-        "status": event["status"],
-        "latency_ms": event["latency_ms"],
-        "ttfb_ms": event["ttfb_ms"],
-        "prompt_tokens": event["prompt_tokens"],
-        "completion_tokens": event["completion_tokens"],
-        "stream": event["stream"],
-        "error": event["error"],
-    }
-
-
-def access_record(event: dict[str, Any]) -> logging.LogRecord:
-    """The access line, built directly: `Logger.info` would also walk the stack to find
-    its caller, several times the cost of everything else `record` does."""
-    line = logging.LogRecord(access.name, logging.INFO, __file__, 0, "request finished", None, None)
-    line.__dict__.update(access_fields(event))
-    return line
+ACCESS_FLUSH_S = 0.5
 
 
 class Recorder:
@@ -73,6 +42,7 @@ class Recorder:
         self.traffic = traffic
         self.metrics = metrics
         self.request_log = request_log
+        self._access_batch: list[dict[str, Any]] = []
 
     def record(self, exchange: Exchange) -> None:
         try:
@@ -86,6 +56,21 @@ class Recorder:
             self.events.publish(event)
             self.request_log.add(event)
             if access.isEnabledFor(logging.INFO):
-                access.handle(access_record(event))
+                self._access_batch.append(event)
         except Exception:  # recording must never fail the request it records
             log.exception("recording a finished request failed")
+
+    def flush_access_log(self) -> None:
+        """Hand the finished requests' access lines to the log thread, all in one record."""
+        if self._access_batch:
+            batch, self._access_batch = self._access_batch, []
+            access.handle(access_batch_record(access.name, batch))
+
+    async def run_access_log(self) -> None:
+        """Flush the access lines every ACCESS_FLUSH_S: one hand-off per flush, not per request."""
+        try:
+            while True:
+                await asyncio.sleep(ACCESS_FLUSH_S)
+                self.flush_access_log()
+        finally:
+            self.flush_access_log()

@@ -72,3 +72,19 @@ def test_azure_openai_behind_the_anthropic_sdk(m: Matrix) -> None:
     assert sent.path == f"/openai/deployments/{AZURE_DEPLOYMENT}/chat/completions"
     assert sent.query == {"api-version": AZURE_API_VERSION}
     assert sent.body is not None and sent.body["stream_options"] == {"include_usage": True}
+
+
+def test_anthropic_beta_header_reaches_an_anthropic_upstream_only(m: Matrix) -> None:
+    beta = "interleaved-thinking-2025-05-14"
+    body = {"max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
+    headers = {**_anthropic_headers(m), "anthropic-beta": beta}
+    for model in (route("anthropic"), route("gemini")):
+        response = httpx.post(
+            m.gateway.url + "/v1/messages", headers=headers, json={**body, "model": model}
+        )
+        assert response.status_code == 200, response.text
+    to_anthropic, to_gemini = (
+        {k.lower(): v for k, v in r.headers.items()} for r in m.upstream.requests[-2:]
+    )
+    assert to_anthropic["anthropic-beta"] == beta
+    assert "anthropic-beta" not in to_gemini
