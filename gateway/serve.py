@@ -19,7 +19,7 @@ from gateway.responses import JSON
 from gateway.state import AppState
 from gateway.streaming import stream_error_event
 from gateway.translation import Translation
-from gateway.upstream.dispatch import ForwardHeaders
+from gateway.upstream.dispatch import ForwardHeaders, Opened
 from gateway.upstream.endpoints import FAMILY, Op
 from gateway.usage.tokens import read_usage
 from policies.snapshot import ResolvedRoute, Target
@@ -120,11 +120,10 @@ async def serve_call(
     translation = bodies.translation
     if not stream:
         try:
-            content = await upstream.aread()
-        except httpx.HTTPError as exc:
-            raise UpstreamFailed(
-                f"The upstream for '{route.model}' broke off its answer ({type(exc).__name__})."
-            ) from None
+            async with asyncio.timeout_at(opened.deadline):
+                content = await upstream.aread()
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise UpstreamFailed(_broke_off(opened, route.model, exc, "its answer")) from None
         finally:
             await upstream.aclose()
         ex.mark_first_byte()
@@ -147,7 +146,7 @@ async def serve_call(
         if translation is None and not json_array
         else _ClientStream(translation, route.model, JsonArrayFraming() if json_array else None)
     )
-    await _relay_stream(request, ex, upstream, family, bodies, route, headers, client)
+    await _relay_stream(request, ex, opened, family, bodies, route, headers, client)
     return None
 
 
@@ -209,16 +208,30 @@ class _ClientStream:
         return event
 
 
+def _broke_off(opened: Opened, model: str, exc: Exception, what: str) -> str:
+    """Why the upstream's answer ended early, in the caller's words (no upstream details)."""
+    provider = opened.target.provider
+    if isinstance(exc, TimeoutError):
+        cause = f"it took longer than its {provider.timeout_s:g} s timeout"
+    elif isinstance(exc, httpx.ReadTimeout):
+        idle = provider.idle_timeout_s or provider.first_byte_timeout_s or provider.timeout_s
+        cause = f"it sent nothing for {idle:g} s"
+    else:
+        cause = type(exc).__name__
+    return f"The upstream for '{model}' broke off {what} ({cause})."
+
+
 async def _relay_stream(
     request: Request,
     ex: Exchange,
-    upstream: httpx.Response,
+    opened: Opened,
     family: Protocol,
     bodies: _Bodies,
     route: ResolvedRoute,
     headers: dict[str, str],
     client: _ClientStream | None,
 ) -> None:
+    upstream = opened.response
     scanner = PassthroughStream(family, bodies.hide_usage_chunk)
     ex.usage = scanner.usage  # filled in place as usage events go by
     headers.update(SSE_HEADERS)
@@ -226,28 +239,28 @@ async def _relay_stream(
     response = await request.respond(headers=headers, content_type=content_type)
     ex.status = 200
     try:
-        async for chunk in upstream.aiter_raw():
-            ex.mark_first_byte()
-            out = scanner.feed(chunk)
-            if scanner.ended:
-                await ex.settle_now()  # before the client can see the end and ask again
-            if out and client is not None:
-                out = client.feed(out)
-            if out:
-                await response.send(out)
-        tail = scanner.finish()
-        await ex.settle_now()
-        if client is not None:
-            tail = client.finish(tail)
-        if tail:
-            await response.send(tail)
-    except httpx.HTTPError as exc:
+        # One timer for the attempt's total timeout; the idle timeout is the transport's.
+        async with asyncio.timeout_at(opened.deadline):
+            async for chunk in upstream.aiter_raw():
+                ex.mark_first_byte()
+                out = scanner.feed(chunk)
+                if scanner.ended:
+                    await ex.settle_now()  # before the client can see the end and ask again
+                if out and client is not None:
+                    out = client.feed(out)
+                if out:
+                    await response.send(out)
+            tail = scanner.finish()
+            await ex.settle_now()
+            if client is not None:
+                tail = client.finish(tail)
+            if tail:
+                await response.send(tail)
+    except (httpx.HTTPError, TimeoutError) as exc:
         ex.status, ex.error = 502, "upstream_stream_broken"
         log.warning("upstream stream broke off", extra={"request_id": ex.request_id})
-        err = UpstreamFailed(
-            f"The upstream for '{route.model}' broke off the stream ({type(exc).__name__}); "
-            "the answer is incomplete."
-        )
+        message = _broke_off(opened, route.model, exc, "the stream")
+        err = UpstreamFailed(message[:-1] + "; the answer is incomplete.")
         await _send_quietly(response, _error_bytes(client, ex.protocol, err))
     except (asyncio.CancelledError, ConnectionError):
         ex.status, ex.error = CLIENT_CLOSED, "client_closed"

@@ -132,6 +132,8 @@ def _escaping_credentials(policy: Policy, files: Mapping[str, bytes]) -> list[Pr
     found: list[tuple[str, int, str]] = []
     for provider_name, provider in policy.providers.items():
         for index, ref in enumerate(provider.credentials):
+            if not isinstance(ref, str):
+                continue  # token credentials refuse escaping references themselves (models)
             kind, _, target = ref.partition(":")
             if kind == "file" and (target.startswith("/") or ".." in target.split("/")):
                 found.append((provider_name, index, ref))

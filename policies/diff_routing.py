@@ -89,7 +89,7 @@ def provider_changes(old: dict[str, Provider], new: dict[str, Provider]) -> Iter
         was, now = old.get(name), new.get(name)
         label = f"Provider {code(name)}"
         if was is None and now is not None:
-            refs = codes(now.credentials) if now.credentials else "no credentials"
+            refs = codes([str(c) for c in now.credentials]) if now.credentials else "no credentials"
             text = f"**Added** provider {code(name)} ({now.type} at {code(now.base_url)}, {refs})."
             yield Change("Providers", name, "provider added", text)
         elif now is None:
@@ -107,8 +107,8 @@ def _provider_changes(name: str, label: str, was: Provider, now: Provider) -> It
             yield Change(
                 "Providers", name, "provider changed", f"{label}: {words} {from_to(a, b)}."
             )
-    added = [c for c in now.credentials if c not in was.credentials]
-    removed = [c for c in was.credentials if c not in now.credentials]
+    added = [str(c) for c in now.credentials if c not in was.credentials]
+    removed = [str(c) for c in was.credentials if c not in now.credentials]
     if added:
         yield Change(
             "Providers",

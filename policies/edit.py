@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from dulwich.objects import Commit, ObjectID
+from dulwich.repo import Repo
 
 from credentials.keys import generate_secret, hash_secret
 from policies import git_write
@@ -101,7 +104,7 @@ class PolicyEditor:
         """The edited policy; raises PolicyInvalid."""
         return load_policy(self._files.policy_files())
 
-    def keys(self) -> list[Key]:
+    def list_keys(self) -> list[Key]:
         """The client keys of the edited policy (validated, in file order)."""
         return list(self.policy().keys)
 
@@ -239,27 +242,12 @@ class PolicyEditor:
                 current = git_write.ref_value(repo, target)
                 if current is None and target == self.ref:
                     raise EditConflict(f"{target} was deleted while editing; start again")
-                start = current if current is not None else self.base
-                if start != self.base:
-                    self._replay(repo, start)
+                if (current or self.base) != self.base:  # another writer got there first
+                    self._replay(repo, current or self.base)
                     replays += 1
-                problems = self.problems()
-                if problems:
-                    raise PolicyInvalid(problems)
-                changes = {p: self._files.current()[p] for p in self._files.changed()}
-                if not changes:
-                    raise EditRefused("nothing to commit: the edits change no file")
-                who = git_write.parse_author(author) if author else git_write.default_author(repo)
-                clean = git_write.checked_out_clean(repo, target)
-                base_commit = repo[start.encode("ascii")]
-                tree = git_write.build_tree(repo, base_commit.tree, changes)  # type: ignore[attr-defined]
-                sha = git_write.make_commit(repo, tree, start, message, who)
-                note = message.splitlines()[0] if message else "edit"
-                if git_write.compare_and_swap(repo, target, current, sha, note):
-                    updated = clean and git_write.update_worktree(repo, changes)
-                    return CommitResult(
-                        sha.decode("ascii"), target, start, tuple(sorted(changes)), updated, replays
-                    )
+                result = self._try_commit(repo, target, current, message, author)
+                if result is not None:
+                    return replace(result, retries=replays)
         raise EditConflict(
             f"{target} kept moving while committing ({retries + 1} tries): other writers are "
             "busy; try again in a moment"
@@ -267,7 +255,30 @@ class PolicyEditor:
 
     # internals ----------------------------------------------------------------------------
 
-    def _load(self, repo: Any, commit: str) -> None:
+    def _try_commit(
+        self, repo: Repo, target: str, current: str | None, message: str, author: str | None
+    ) -> CommitResult | None:
+        """One compare-and-swap attempt on top of `self.base`; None when the race was lost."""
+        problems = self.problems()
+        if problems:
+            raise PolicyInvalid(problems)
+        changes = {p: self._files.current()[p] for p in self._files.changed()}
+        if not changes:
+            raise EditRefused("nothing to commit: the edits change no file")
+        who = git_write.parse_author(author) if author else git_write.default_author(repo)
+        clean = git_write.checked_out_clean(repo, target)
+        parent = repo[ObjectID(self.base.encode("ascii"))]
+        assert isinstance(parent, Commit)
+        tree = git_write.build_tree(repo, parent.tree, changes)
+        sha = git_write.make_commit(repo, tree, self.base, message, who)
+        note = message.splitlines()[0] if message else "edit"
+        if not git_write.compare_and_swap(repo, target, current, sha, note):
+            return None
+        updated = clean and git_write.update_worktree(repo, changes)
+        files = tuple(sorted(changes))
+        return CommitResult(sha.decode("ascii"), target, self.base, files, updated, 0)
+
+    def _load(self, repo: Repo, commit: str) -> None:
         self._tree = tree_files(repo, commit)
         self._files = EditedFiles(self._tree)
 
@@ -275,7 +286,7 @@ class PolicyEditor:
         op()  # raises before anything is recorded
         self._ops.append((what, op))
 
-    def _replay(self, repo: Any, start: str) -> None:
+    def _replay(self, repo: Repo, start: str) -> None:
         """Apply the pending edits again on top of `start` (another writer's commit)."""
         self._load(repo, start)
         self.base = start

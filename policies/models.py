@@ -49,6 +49,82 @@ class Limits(Frozen):
         return base.model_copy(update=own) if own else base
 
 
+GOOGLE_CLOUD_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+
+
+def _stays_inside(ref: str) -> str:
+    kind, _, name = ref.partition(":")
+    if kind == "file" and (name.startswith("/") or ".." in name.split("/")):
+        raise ValueError(
+            f"'{ref}' leaves the credentials directory: name a file inside it "
+            "(file:NAME or file:DIR/NAME, without '..' or a leading '/')"
+        )
+    return ref
+
+
+class OAuth2Grant(Frozen):
+    """An OAuth2 refresh-token grant: the gateway trades the refresh token for access tokens."""
+
+    token_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
+    """The authorization server's token endpoint."""
+    client_id: Annotated[str, StringConstraints(min_length=1)]
+    """The OAuth2 client id (not a secret)."""
+    client_secret: CredentialRef | None = None
+    """Where the client secret lives (env:NAME or file:NAME); left out for public clients."""
+    refresh_token: CredentialRef
+    """Where the refresh token lives (env:NAME or file:NAME)."""
+    scope: str | None = None
+    """Space-separated scopes to ask for; left out means the grant's own scopes."""
+
+    @field_validator("client_secret", "refresh_token")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        return None if value is None else _stays_inside(value)
+
+
+class TokenCredential(Frozen):
+    """A credential the gateway turns into short-lived access tokens itself, sent as Bearer.
+
+    Write exactly one of `oauth2` or `google_service_account`.
+    """
+
+    oauth2: OAuth2Grant | None = None
+    """An OAuth2 refresh-token grant."""
+    google_service_account: CredentialRef | None = None
+    """Where a Google service-account JSON key lives (file:NAME): its private key signs an
+    RS256 JWT that the gateway exchanges at the key's `token_uri` (Vertex AI and other Google
+    APIs)."""
+    scopes: tuple[str, ...] = (GOOGLE_CLOUD_SCOPE,)
+    """Scopes asked for with `google_service_account` (default: cloud-platform)."""
+
+    def problem(self) -> str | None:
+        """What is wrong with this entry as a whole (checked by Provider), or None."""
+        if (self.oauth2 is None) == (self.google_service_account is None):
+            return "write exactly one of 'oauth2' or 'google_service_account'"
+        if self.oauth2 is not None and "scopes" in self.model_fields_set:
+            return "'scopes' belongs to google_service_account; oauth2 takes 'scope'"
+        return None
+
+    @field_validator("google_service_account")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        return None if value is None else _stays_inside(value)
+
+    @property
+    def label(self) -> str:
+        """How status, logs and metrics name this credential: its references, never values."""
+        if self.oauth2 is not None:
+            return f"oauth2:{self.oauth2.refresh_token}"
+        return f"google_service_account:{self.google_service_account}"
+
+    def __str__(self) -> str:
+        return self.label
+
+
+CredentialSpec = CredentialRef | TokenCredential
+"""One entry of a provider's credential pool: a reference, or a token credential."""
+
+
 class Provider(Frozen):
     """One upstream API endpoint and the pool of credentials used to call it."""
 
@@ -56,18 +132,21 @@ class Provider(Frozen):
     """Wire protocol: openai | anthropic | gemini | azure-openai | openai-compatible."""
     base_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
     """Root URL of the API, e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1."""
-    credentials: tuple[CredentialRef, ...] = ()
-    """The credential pool: references (env:NAME, file:NAME), never values. Empty: no auth."""
+    credentials: tuple[CredentialSpec, ...] = ()
+    """The credential pool: references (env:NAME, file:NAME), never values, or token
+    credentials ({oauth2: {...}} or {google_service_account: file:NAME}). Empty: no auth."""
     selection: Literal["round-robin", "fill-first"] = "round-robin"
     """How the pool picks a credential: rotate on every request, or use the first usable one."""
     cooldown_s: Annotated[float, Field(ge=0)] = 60
-    """Seconds a credential sits out after an upstream 429; an upstream Retry-After replaces it."""
+    """Seconds a credential sits out after an upstream 429 or quota error; an upstream
+    Retry-After replaces it, longer or shorter. A failed token refresh sits out as long."""
     timeout_s: Annotated[float, Field(gt=0)] = 300
     """Total seconds one upstream attempt may take, streams included."""
     connect_timeout_s: Annotated[float, Field(gt=0)] = 10
     """Seconds to establish the upstream connection."""
     first_byte_timeout_s: Annotated[float, Field(gt=0)] | None = None
-    """Seconds to wait for the upstream's response headers (default: timeout_s)."""
+    """Seconds from the start of an attempt to the upstream's response headers (default:
+    timeout_s). A stream's wait for its headers is also bounded by idle_timeout_s."""
     idle_timeout_s: Annotated[float, Field(gt=0)] | None = None
     """Seconds a stream may stay silent between chunks (default: timeout_s)."""
     max_retries: Annotated[int, Field(ge=0, le=10)] = 2
@@ -76,6 +155,15 @@ class Provider(Frozen):
     """azure-openai: the api-version query parameter; anthropic: the anthropic-version header."""
     headers: dict[str, str] = Field(default_factory=dict)
     """Extra headers sent upstream on every request (no secrets: use credentials)."""
+
+    @field_validator("credentials")
+    @classmethod
+    def _whole_entries(cls, value: tuple[CredentialSpec, ...]) -> tuple[CredentialSpec, ...]:
+        for index, entry in enumerate(value):
+            problem = entry.problem() if isinstance(entry, TokenCredential) else None
+            if problem is not None:
+                raise ValueError(f"entry {index + 1}: {problem}")
+        return value
 
 
 class WeightedTarget(Frozen):
@@ -97,6 +185,10 @@ class Route(Frozen):
     """provider/upstream-model entries; with a glob route, `*` takes the matched part."""
     strategy: Literal["fallback", "round-robin", "weighted"] = "fallback"
     """fallback: in order, the next on failure; round-robin: rotate; weighted: by weight."""
+    deadline_s: Annotated[float, Field(gt=0)] = 600
+    """Seconds a request may spend reaching an upstream (every retry, backoff and failover
+    until a first byte arrives); past it the client gets a 502. A stream that started is
+    bounded by its provider's timeouts instead."""
     description: str | None = None
     """Free text for operators."""
 

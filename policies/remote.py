@@ -12,6 +12,7 @@ import asyncio
 import io
 import logging
 import re
+import shutil
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dulwich import porcelain
-from dulwich.client import get_transport_and_path
+from dulwich.client import GitClient, default_urllib3_manager, get_transport_and_path
 from dulwich.errors import GitProtocolError, HangupException
 from dulwich.graph import can_fast_forward
 from dulwich.objects import ObjectID
@@ -32,6 +33,7 @@ from policies.repo import open_repo
 log = logging.getLogger("modelgate.policy.remote")
 
 MAX_FETCHES = 20
+FETCH_TIMEOUT_S = 30.0
 DEFAULT_REMOTE_BRANCH = "refs/heads/main"
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
@@ -52,10 +54,14 @@ def remote_ref_for(local_ref: str) -> str:
 
 def clone_policy_repo(url: str, path: Path) -> str | None:
     """Clone `url` into `path` as a bare repository; the sha of its main branch, if any."""
+    existed = path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with porcelain.clone(url, str(path), bare=True, checkout=False, errstream=io.BytesIO()):
             pass
     except Exception as exc:
+        if not existed:  # no half-made clone left behind to trip the next start
+            shutil.rmtree(path, ignore_errors=True)
         raise RemoteSyncError(_failure("clone", url, exc)) from None
     with open_repo(path) as repo:
         sha = repo.refs.as_dict().get(Ref(DEFAULT_REMOTE_BRANCH.encode()))
@@ -157,7 +163,7 @@ class RemoteSync:
 
     def _fetch(self, before: str | None) -> FetchResult:
         remote_ref = Ref(self.remote_ref.encode())
-        client, path = get_transport_and_path(self.url, quiet=True)
+        client, path = _client_for(self.url)
         with open_repo(self.repo_path) as repo:
 
             def wants(refs: Mapping[Ref, ObjectID], depth: int | None = None) -> list[ObjectID]:
@@ -189,6 +195,14 @@ class RemoteSync:
         except PolicyRepoError:
             return None
         return sha.decode("ascii") if sha else None
+
+
+def _client_for(url: str) -> tuple[GitClient, str]:
+    if url.startswith(("http://", "https://")):
+        # A hung Git host must not hold the watcher (and POST /admin/api/sync) forever.
+        manager = default_urllib3_manager(config=None, timeout=FETCH_TIMEOUT_S)
+        return get_transport_and_path(url, quiet=True, pool_manager=manager)  # type: ignore[arg-type]
+    return get_transport_and_path(url, quiet=True)
 
 
 def fetch_hook(sync: RemoteSync) -> Callable[[], Awaitable[FetchResult]]:

@@ -75,8 +75,10 @@ _ASSIGNED = re.compile(
 _NOT_A_SECRET = re.compile(
     r"^(?:(?:env|file):|sha256:[0-9a-f]{64}$|https?://|\$|%|\{\{|<)|(?:x{6,}|\.\.\.)", re.I
 )
-GENERIC_MIN_ENTROPY = 3.5
-"""Bits per character; random base64 or hex is well above, words and identifiers below."""
+GENERIC_ENTROPY_SHARE = 0.7
+"""A generic value counts as random when its entropy per character reaches this share of
+the most its length and alphabet allow (random hex or base64 sits near 0.9, words lower)."""
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 @dataclass(frozen=True)
@@ -131,9 +133,11 @@ def scan_file(path: str, content: bytes) -> list[Problem]:
 def _looks_random(value: str) -> bool:
     if _NOT_A_SECRET.search(value):
         return False
-    if not (any(c.isdigit() for c in value) and any(c.isalpha() for c in value)):
+    classes = (str.islower, str.isupper, str.isdigit)
+    if sum(any(kind(c) for c in value) for kind in classes) < 2:  # words, numbers, CONSTANTS
         return False
-    return _entropy(value) >= GENERIC_MIN_ENTROPY
+    alphabet = 16 if set(value) <= _HEX else 64
+    return _entropy(value) >= GENERIC_ENTROPY_SHARE * math.log2(min(len(value), alphabet))
 
 
 def _entropy(value: str) -> float:

@@ -10,9 +10,6 @@ A path names a node from the root: mapping keys (str) and sequence indices (int)
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,14 +25,9 @@ from ruamel.yaml.events import (
     SequenceStartEvent,
 )
 
-Path = Sequence[str | int]
+from policies.yaml_render import render_block, render_flow, render_item, render_scalar
 
-_PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@/+\-]*(?::[A-Za-z0-9_.@/+\-]+)*$")
-_SPECIAL = re.compile(
-    r"^(?:y|n|yes|no|on|off|true|false|null|~|[-+]?(?:\d[\d_]*)?\.?\d[\d_]*(?:e[-+]?\d+)?"
-    r"|0x[0-9a-f_]+|0o[0-7_]+|0b[01_]+|\d{4}-\d\d?-\d\d?.*|[-+]?\.(?:inf|nan))$",
-    re.IGNORECASE,
-)
+Path = Sequence[str | int]
 
 
 class YamlEditError(Exception):
@@ -106,61 +98,6 @@ def _node(event: Event) -> Node | None:
 def _content_end(node: Node) -> int:
     last = node.children[-1] if node.children else None
     return last.end if last is not None else node.end
-
-
-# rendering --------------------------------------------------------------------------------
-
-
-def render_scalar(value: Any, style: str | None = None) -> str:
-    """`value` as a YAML scalar; a string keeps `style` (quotes) when it can."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    text = str(value)
-    if style == "'" and "\n" not in text:
-        return "'" + text.replace("'", "''") + "'"
-    if style != '"' and _PLAIN.match(text) and not _SPECIAL.match(text):
-        return text
-    return json.dumps(text, ensure_ascii=False)
-
-
-def render_flow(value: Any) -> str:
-    """`value` on one line; mapping entries whose value is `...` (delete) are left out."""
-    if isinstance(value, dict):
-        entries = (f"{render_scalar(k)}: {render_flow(v)}" for k, v in _kept(value))
-        return "{" + ", ".join(entries) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(render_flow(v) for v in value) + "]"
-    return render_scalar(value)
-
-
-def render_block(value: Any, indent: int, nl: str) -> str:
-    """A mapping or a sequence of mappings in block style, every line at `indent`."""
-    pad = " " * indent
-    if isinstance(value, dict):
-        return nl.join(f"{pad}{render_scalar(k)}: {render_flow(v)}" for k, v in _kept(value))
-    if isinstance(value, list | tuple):
-        return nl.join(render_item(v, indent, nl) for v in value)
-    return pad + render_flow(value)
-
-
-def _kept(value: dict[Any, Any]) -> list[tuple[Any, Any]]:
-    return [(k, v) for k, v in value.items() if v is not ...]
-
-
-def render_item(value: Any, dash_col: int, nl: str, item_col: int | None = None) -> str:
-    """One block sequence item `- ...`; a mapping's fields line up at `item_col`."""
-    inner = dash_col + 2 if item_col is None else item_col
-    head = " " * dash_col + "-" + " " * (inner - dash_col - 1)
-    if isinstance(value, dict) and value:
-        lines = render_block(value, inner, nl).split(nl)
-        return head + lines[0].lstrip() + "".join(nl + line for line in lines[1:])
-    return head + render_flow(value)
 
 
 # edits ------------------------------------------------------------------------------------
@@ -253,6 +190,10 @@ def _replace(text: str, key: Node, node: Node, value: Any, path: Path, nl: str) 
         if isinstance(value, dict | list):
             return _splice(text, node.start, node.end, render_flow(value))
         return _splice(text, node.start, node.end, render_scalar(value, node.style))
+    if node.flow and not node.children and _is_mappings(value):
+        # `keys: []` getting its first key: a block list below the key reads best.
+        block = nl.join(render_item(v, key.col + 2, nl) for v in value)
+        return _splice(text, key.end, node.end, ":" + nl + block)
     if node.flow:
         return _splice(text, node.start, node.end, render_flow(value))
     if node.kind == "seq" and isinstance(value, list) and value:
@@ -277,7 +218,7 @@ def _insert_entry(text: str, parent: Node, key: str, value: Any, nl: str) -> str
         return _splice(text, parent.start, parent.end, "{" + entry + "}")
     col = parent.keys[0].col
     sibling = parent.children[-1]
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+    if _is_mappings(value):
         body = nl.join(render_item(v, col + 2, nl) for v in value)
         entry = f"{' ' * col}{render_scalar(key)}:{nl}{body}"
     elif isinstance(value, dict) and value and (col == 0 or _is_block_map(sibling)):
@@ -331,7 +272,7 @@ def _append_top(text: str, path: Path, value: Any, nl: str) -> str:
     if len(path) != 1 or not isinstance(path[0], str):
         raise YamlEditError(f"cannot set {_show(path)} in an empty file")
     key = render_scalar(path[0])
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+    if _is_mappings(value):
         body = f"{key}:{nl}" + nl.join(render_item(v, 2, nl) for v in value)
     elif isinstance(value, dict) and value:
         body = f"{key}:{nl}" + render_block(value, 2, nl)
@@ -339,6 +280,10 @@ def _append_top(text: str, path: Path, value: Any, nl: str) -> str:
         body = f"{key}: {render_flow(value)}"
     prefix = text if not text or text.endswith(("\n", "\r")) else text + nl
     return prefix + body + nl
+
+
+def _is_mappings(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
 
 
 def _is_null(node: Node) -> bool:

@@ -14,6 +14,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from gateway.admin import events_api, metrics_api, usage_api
 from gateway.admin.common import commit_of, refused, require_admin, state_of
 from gateway.responses import json_response, request_id_of
+from gateway.upstream.availability import unusable_routes
 
 __all__ = ["bp", "require_admin"]
 
@@ -47,6 +48,7 @@ async def status(request: Request) -> HTTPResponse:
         "policy": state.policy.status_dict(),
         "limits": state.limiter.status(),
         "credentials": state.pools.status(),
+        "unavailable_routes": unusable_routes(state.policy.snapshot, state.pools),
         "events": {"viewers": state.events.subscriber_count, "last_id": state.events.last_id},
         "version": version("modelgate"),
         "uptime_s": round(time.time() - state.started_at, 1),

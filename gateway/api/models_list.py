@@ -1,4 +1,9 @@
-"""Model lists: exactly the routes the calling key may use, in OpenAI's or Gemini's shape."""
+"""Model lists: exactly the routes the calling key may use, in OpenAI's or Gemini's shape.
+
+A route none of whose targets has a usable credential right now (all refused by the
+upstream, or unresolvable) is left out, and GET of it is a 404; /admin/api/status names it
+and says why. A route whose credentials are only cooling down stays listed.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from gateway.errors import GatewayError, NotFound, Protocol
 from gateway.pipeline import NotReady
 from gateway.responses import error_response, json_response, request_id_of
 from gateway.state import AppState
+from gateway.upstream.availability import route_unusable
 from policies.snapshot import Principal, Snapshot
 
 
@@ -49,7 +55,12 @@ def list_models(request: Request, protocol: Protocol | None = None) -> HTTPRespo
         snapshot, principal = _principal(request)
     except GatewayError as err:
         return error_response(err, protocol, rid, commit)
-    names = snapshot.route_names_for(principal)
+    pools = request.app.ctx.state.pools
+    names = [
+        name
+        for name in snapshot.route_names_for(principal)
+        if route_unusable(snapshot, snapshot.exact_routes[name], pools) is None
+    ]
     if protocol is Protocol.GEMINI:
         return json_response({"models": [_gemini_model(n) for n in names]}, rid, commit)
     data = {"object": "list", "data": [_openai_model(n) for n in names]}
@@ -65,7 +76,11 @@ def show_model(request: Request, model_id: str, protocol: Protocol | None = None
     try:
         snapshot, principal = _principal(request)
         route = snapshot.resolve(model_id)
-        if route is None or not (principal.may_use(model_id) or principal.may_use(route.name)):
+        if (
+            route is None
+            or not (principal.may_use(model_id) or principal.may_use(route.name))
+            or route_unusable(snapshot, route.route, request.app.ctx.state.pools) is not None
+        ):
             raise NotFound(f"The model '{model_id}' does not exist or your key may not use it.")
     except GatewayError as err:
         return error_response(err, protocol, rid, commit)

@@ -8,10 +8,6 @@ from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
-from sanic import Sanic
-from sanic.worker.loader import AppLoader
-
-from gateway.app import create_app
 from gateway.commands.init_cmd import print_secrets
 from gateway.logs import configure_logging
 from gateway.settings import Settings, add_serve_arguments, settings_from_args
@@ -83,6 +79,12 @@ def _serve(settings: Settings) -> int:
 
 
 def serve(settings: Settings) -> None:
+    # Imported here: the other subcommands should not pay for loading the server.
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from gateway.app import create_app
+
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
     single = settings.workers == 1

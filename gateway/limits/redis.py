@@ -16,7 +16,8 @@ the gateway, and rate limits protect upstreams, they do not bill (usage is still
 in SQLite). `fail-closed` refuses them with 503 (LimiterUnavailable) instead.
 
 In-flight slots are leases (default 10 minutes): the slot of a worker that died mid-request
-frees itself when its lease runs out. Time is the worker's clock (NTP-synced machines
+frees itself when its lease runs out; one settled while Redis did not answer is freed as
+soon as it answers again. Time is the worker's clock (NTP-synced machines
 assumed): skew between workers only moves the moment a second's bucket expires, counts
 stay exact.
 """
@@ -57,6 +58,8 @@ log = logging.getLogger("modelgate.limits")
 
 T = TypeVar("T")
 _FAILURES = (RedisError, OSError)
+MAX_UNRELEASED = 100_000
+"""Tickets remembered across an outage; any beyond are freed by their leases running out."""
 
 
 class RedisLimiter:
@@ -95,6 +98,9 @@ class RedisLimiter:
         self._seen: dict[str, UseCounts] = {}
         self._unlimited: dict[tuple[str, str, str], list[int]] = {}
         """Usage of keys without limits, sent to Redis once a second (nothing to check)."""
+        self._unreleased: dict[str, list[str]] = {}
+        self._unreleased_count = 0
+        """In-flight tickets settled while Redis did not answer: leases key -> tickets."""
         self._error: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Future[Any]] = set()
@@ -192,6 +198,7 @@ class RedisLimiter:
         if self._store is not None:
             self._store.record(admission.key_id, periods.day, periods.month, used)
         if self.degraded:
+            self._release_later(admission)
             return  # the store has it; Redis totals are raised from the store on recovery
         if admission.limits is None:
             slot = (admission.key_id, periods.day, periods.month)
@@ -216,6 +223,7 @@ class RedisLimiter:
             )
         except _FAILURES as exc:
             self._lost(exc)
+            self._release_later(admission)
             return
         seen = self._seen.setdefault(admission.key_id, UseCounts())
         seen.day_tokens, seen.day_requests, seen.month_tokens, seen.month_requests = (
@@ -312,6 +320,7 @@ class RedisLimiter:
                 if self.degraded:
                     await self._redis.ping()
                     await self._seed_from_store()
+                    await self._release_leftovers()
                     self._error = None
                     log.info("limits: Redis reachable again; limits are enforced")
                 else:
@@ -320,6 +329,23 @@ class RedisLimiter:
                 self._lost(exc)
             except Exception:  # a bug must not stop the probing; say so and keep going
                 log.exception("limits: background task failed")
+
+    def _release_later(self, admission: Admission) -> None:
+        """Free the slot when Redis answers again, not when its lease runs out (minutes)."""
+        if admission.ticket and self._unreleased_count < MAX_UNRELEASED:
+            leases = key_names(admission.key_id, "", "").leases
+            self._unreleased.setdefault(leases, []).append(admission.ticket)
+            self._unreleased_count += 1
+
+    async def _release_leftovers(self) -> None:
+        if not self._unreleased:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for leases, tickets in self._unreleased.items():
+                pipe.zrem(leases, *tickets)
+            await pipe.execute()
+        self._unreleased.clear()
+        self._unreleased_count = 0
 
     async def _send_unlimited(self) -> None:
         if not self._unlimited:

@@ -1,27 +1,53 @@
-"""Stage ⑤: open an upstream response, trying credentials, retries and targets in order.
+"""Stage ⑤: open an upstream response, trying targets, credentials and retries in order.
 
-A failure is classified once, here:
-- a credential error (429: cool it down; 401/403: take it out) moves to the next credential;
-- a transient error (5xx, connection error, timeout) is retried with backoff, then fails over;
+Targets come in the route's strategy order; per target, its usable credentials in the pool's
+order. An upstream error answer is classified once (upstream_errors.verdict):
+- a credential error (429 or quota: cool it down; 401/403: take it out) moves to the next
+  credential, then the next target;
+- a transient error (5xx, 408, connection error, timeout) is retried with exponential backoff
+  and full jitter, at most the provider's `max_retries` times, then fails over;
 - a client error (any other 4xx) is passed back at once and never retried elsewhere.
-Only the opening is retried: once a response's first byte reached the client, no retry.
+The route's `deadline_s` bounds all of it. Only the opening is retried: once a response's
+first byte may have reached the client, nothing is retried.
+
+Timeouts of one attempt: `connect_timeout_s` (the transport's connect), `first_byte_timeout_s`
+(from the attempt's start to the response headers, enforced here), `idle_timeout_s` (the
+transport's read timeout, between any two reads of a stream), `timeout_s` (the whole attempt,
+enforced here until the headers and by the relay after them through `Opened.deadline`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import Enum
 
 import httpx
-import orjson
 
+from credentials.oauth import TokenError
 from credentials.pool import AllCoolingDown, Credential, CredentialPools
-from gateway.errors import Protocol, Unavailable, UpstreamClientError, UpstreamFailed
+from credentials.refs import CredentialUnavailable
+from gateway.errors import (
+    GatewayError,
+    Protocol,
+    Unavailable,
+    UpstreamClientError,
+    UpstreamFailed,
+)
 from gateway.upstream.endpoints import FAMILY, Op, auth_headers, upstream_url
 from gateway.upstream.strategy import RouteCursors
+from gateway.upstream.upstream_errors import (
+    Verdict,
+    cooling_reason,
+    retry_after_s,
+    upstream_error_message,
+    verdict,
+)
+from policies.models import Provider
 from policies.snapshot import ResolvedRoute, Target
 
 log = logging.getLogger("modelgate.upstream")
@@ -34,6 +60,8 @@ BodyFor = Callable[[Target], bytes]
 ForwardHeaders = tuple[Protocol, dict[str, str]]
 """Client headers to pass on to targets that speak the client's own protocol."""
 
+__all__ = ["BodyFor", "Dispatcher", "ForwardHeaders", "Opened", "upstream_error_message"]
+
 
 @dataclass(slots=True)
 class Opened:
@@ -42,43 +70,35 @@ class Opened:
     target: Target
     response: httpx.Response
     credential_ref: str
+    deadline: float | None = None
+    """Event-loop time by which this attempt, its body or stream included, must end."""
+
+
+class _Next(Enum):
+    CREDENTIAL = "try the next credential"
+    RETRY = "retry after a transient failure"
 
 
 @dataclass(slots=True)
 class _Outcome:
+    """What the attempts of one request ran into, for the error the client gets."""
+
+    deadline: float
     cooling: list[float] = field(default_factory=list)
+    """Seconds until each cooling credential met recovers."""
+    failed: bool = False
+    """A transient failure (5xx, timeout, connection): the answer is a 502, not a 503."""
+    no_credential: bool = False
+    """A target had no usable credential (refused by the upstream, or unresolvable)."""
+    expired: bool = False
     last_error: str = "no target could be tried"
-    all_cooling: bool = True
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-def upstream_error_message(body: bytes) -> str:
-    """The human message of an upstream error body (all three protocols use error.message)."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return "the upstream rejected the request"
-    if isinstance(data, list) and data:  # Gemini streams errors as a one-element array
-        data = data[0]
-    err = data.get("error") if isinstance(data, dict) else None
-    if isinstance(err, dict) and isinstance(err.get("message"), str):
-        return str(err["message"])
-    if isinstance(err, str):
-        return err
-    return "the upstream rejected the request"
-
-
-def _is_invalid_key(status: int, body: bytes) -> bool:
-    return status in (401, 403) or (status == 400 and b"API_KEY_INVALID" in body)
+def _transport_timeouts(provider: Provider, stream: bool) -> httpx.Timeout:
+    # The transport's read timeout is the longest silence between two reads: a stream's idle
+    # timeout; for a whole-body answer, the wait for its headers.
+    read = provider.idle_timeout_s if stream else provider.first_byte_timeout_s
+    return httpx.Timeout(None, connect=provider.connect_timeout_s, read=read or provider.timeout_s)
 
 
 class Dispatcher:
@@ -88,11 +108,13 @@ class Dispatcher:
         pools: CredentialPools,
         cursors: RouteCursors,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
     ) -> None:
         self._client = client
         self._pools = pools
         self._cursors = cursors
         self._sleep = sleep
+        self._rng = rng
 
     async def open(
         self,
@@ -103,23 +125,18 @@ class Dispatcher:
         forward: ForwardHeaders | None = None,
     ) -> Opened:
         """The first 2xx answer; `forward` headers go only to targets of the client's protocol."""
-        outcome = _Outcome()
+        loop = asyncio.get_running_loop()
+        outcome = _Outcome(deadline=loop.time() + route.route.deadline_s)
         for target in self._cursors.order(route):
+            if loop.time() >= outcome.deadline:
+                outcome.expired = True
+            if outcome.expired:
+                break
             extra = forward[1] if forward and FAMILY[target.provider.type] is forward[0] else None
             opened = await self._try_target(target, op, stream, body_for, outcome, extra)
             if opened is not None:
                 return opened
-        if outcome.all_cooling and outcome.cooling:
-            retry = max(1, int(min(outcome.cooling) + 0.999))
-            raise Unavailable(
-                f"Every upstream credential for '{route.model}' is cooling down after rate "
-                f"limits. Retry in {retry} s.",
-                headers={"retry-after": str(retry)},
-            )
-        raise UpstreamFailed(
-            f"The upstream for '{route.model}' failed ({outcome.last_error}). Retry later; "
-            "if it persists, tell the gateway's operators."
-        )
+        raise _failure(route, outcome)
 
     async def _try_target(
         self,
@@ -134,99 +151,195 @@ class Dispatcher:
         try:
             credentials = list(self._pools.candidates(target.provider_name, provider))
         except AllCoolingDown as cooling:
-            if cooling.retry_after_s is not None:
+            if cooling.retry_after_s is None:
+                outcome.no_credential = True
+                outcome.last_error = "no usable credential"
+            else:
                 outcome.cooling.append(cooling.retry_after_s)
-            outcome.last_error = "all credentials cooling down"
+                outcome.last_error = "every credential is cooling down"
             return None
         content = body_for(target)
         url = upstream_url(provider, op, target.upstream_model, stream)
-        timeout = httpx.Timeout(
-            provider.timeout_s,
-            connect=provider.connect_timeout_s,
-            read=provider.first_byte_timeout_s or provider.timeout_s,
-        )
+        timeouts = _transport_timeouts(provider, stream)
+        failures = 0
         for credential in credentials:
-            opened = await self._try_credential(
-                target, credential, url, content, timeout, outcome, extra_headers
-            )
-            if opened is not None:
-                return opened
+            headers = await self._headers(target, credential, outcome, extra_headers)
+            if headers is None:
+                continue
+            while True:
+                result = await self._attempt(
+                    target, credential, url, content, headers, timeouts, outcome
+                )
+                if isinstance(result, Opened):
+                    return result
+                if result is _Next.CREDENTIAL:
+                    break
+                failures += 1
+                if failures > provider.max_retries or not await self._backoff(failures, outcome):
+                    return None
         return None
 
-    async def _try_credential(
+    async def _headers(
+        self,
+        target: Target,
+        credential: Credential,
+        outcome: _Outcome,
+        extra_headers: dict[str, str] | None,
+    ) -> dict[str, str] | None:
+        """The request headers with this credential, or None when its token cannot be had."""
+        provider = target.provider
+        if credential.token is None:
+            headers = auth_headers(provider, credential.value)
+        else:
+            try:
+                token = await credential.token.access_token(self._client)
+            except (TokenError, CredentialUnavailable) as err:
+                self._token_failed(target, credential, outcome, err)
+                return None
+            headers = auth_headers(provider, None)
+            headers["authorization"] = f"Bearer {token}"
+        if extra_headers:
+            headers.update(extra_headers)
+        return headers
+
+    def _token_failed(
+        self,
+        target: Target,
+        credential: Credential,
+        outcome: _Outcome,
+        err: TokenError | CredentialUnavailable,
+    ) -> None:
+        provider = target.provider
+        self._pools.token_failed(target.provider_name, provider, credential, err)
+        if isinstance(err, TokenError) and not err.refused:
+            outcome.cooling.append(provider.cooldown_s)
+        else:
+            outcome.no_credential = True
+        outcome.last_error = "an upstream access token could not be obtained"
+        log.warning(
+            "upstream access token not obtained",
+            extra={
+                "provider": target.provider_name,
+                "credential": credential.ref,
+                "reason": err.reason,
+            },
+        )
+
+    async def _attempt(
         self,
         target: Target,
         credential: Credential,
         url: str,
         content: bytes,
+        headers: dict[str, str],
         timeouts: httpx.Timeout,
         outcome: _Outcome,
-        extra_headers: dict[str, str] | None,
-    ) -> Opened | None:
+    ) -> Opened | _Next:
         provider = target.provider
-        headers = auth_headers(provider, credential.value)
-        if extra_headers:
-            headers.update(extra_headers)
-        for attempt in range(provider.max_retries + 1):
-            if attempt:
-                await self._sleep(
-                    random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))
-                )
-            request = self._client.build_request(
-                "POST", url, content=content, headers=headers, timeout=timeouts
-            )
-            try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        attempt_deadline = started + provider.timeout_s
+        first_byte = provider.first_byte_timeout_s or provider.timeout_s
+        headers_by = min(started + first_byte, attempt_deadline, outcome.deadline)
+        request = self._client.build_request(
+            "POST", url, content=content, headers=headers, timeout=timeouts
+        )
+        try:
+            async with asyncio.timeout_at(_finite(headers_by)):
                 response = await self._client.send(request, stream=True)
-            except httpx.TimeoutException:
-                outcome.all_cooling = False
-                outcome.last_error = "timed out"
-                continue
-            except httpx.TransportError as exc:
-                outcome.all_cooling = False
-                outcome.last_error = f"connection failed: {type(exc).__name__}"
-                continue
-            status = response.status_code
-            if status < 400:
-                return Opened(target, response, credential.ref)
-            body = await _read_and_close(response)
-            if status == 429:
-                wait = _retry_after(response)
-                seconds = provider.cooldown_s if wait is None else wait
-                self._pools.cool_down(target.provider_name, credential.ref, seconds)
-                outcome.cooling.append(seconds)
-                outcome.last_error = "rate limited by the upstream"
-                log.warning(
-                    "credential cooling down",
-                    extra={
-                        "provider": target.provider_name,
-                        "credential": credential.ref,
-                        "seconds": seconds,
-                    },
-                )
-                return None
-            outcome.all_cooling = False
-            if _is_invalid_key(status, body):
-                self._pools.remove(target.provider_name, credential, f"upstream answered {status}")
-                outcome.last_error = "an upstream credential was refused"
-                log.error(
-                    "credential refused by upstream; taken out of the pool",
-                    extra={
-                        "provider": target.provider_name,
-                        "credential": credential.ref,
-                        "status": status,
-                    },
-                )
-                return None
-            if status < 500 and status != 408:
-                raise UpstreamClientError(status, upstream_error_message(body))
-            outcome.last_error = f"upstream answered {status}"
-        return None
+        except TimeoutError:
+            return self._transient(outcome, f"no response headers within {first_byte:g} s")
+        except httpx.TimeoutException:
+            return self._transient(outcome, "timed out")
+        except httpx.TransportError as exc:
+            return self._transient(outcome, f"connection failed: {type(exc).__name__}")
+        status = response.status_code
+        if status < 400:
+            return Opened(target, response, credential.ref, _finite(attempt_deadline))
+        body = await _read_and_close(response, attempt_deadline)
+        judged = verdict(status, body)
+        if judged is Verdict.CLIENT:
+            raise UpstreamClientError(status, upstream_error_message(body))
+        if judged is Verdict.RETRY:
+            return self._transient(outcome, f"upstream answered {status}")
+        name = target.provider_name
+        if judged is Verdict.COOL:
+            wait = retry_after_s(response, body)
+            seconds = provider.cooldown_s if wait is None else wait
+            self._pools.cool_down(name, credential.ref, seconds, cooling_reason(status, body))
+            outcome.cooling.append(seconds)
+            outcome.last_error = "rate limited by the upstream"
+            log.warning(
+                "credential cooling down",
+                extra={"provider": name, "credential": credential.ref, "seconds": seconds},
+            )
+        else:
+            reason = f"refused by the upstream ({status})"
+            self._pools.remove(name, provider, credential, reason)
+            outcome.no_credential = True
+            outcome.last_error = "an upstream credential was refused"
+            log.error(
+                "credential refused by upstream; taken out of the pool",
+                extra={"provider": name, "credential": credential.ref, "status": status},
+            )
+        return _Next.CREDENTIAL
+
+    @staticmethod
+    def _transient(outcome: _Outcome, error: str) -> _Next:
+        outcome.failed = True
+        outcome.last_error = error
+        if asyncio.get_running_loop().time() >= outcome.deadline:
+            outcome.expired = True
+        return _Next.RETRY
+
+    async def _backoff(self, failures: int, outcome: _Outcome) -> bool:
+        """Sleep before retry number `failures` (full jitter); False when the deadline is near."""
+        if outcome.expired:
+            return False
+        delay = self._rng() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**failures)
+        if asyncio.get_running_loop().time() + delay >= outcome.deadline:
+            outcome.expired = True
+            return False
+        await self._sleep(delay)
+        return True
 
 
-async def _read_and_close(response: httpx.Response) -> bytes:
+def _failure(route: ResolvedRoute, outcome: _Outcome) -> GatewayError:
+    model = route.model
+    if outcome.expired:
+        return UpstreamFailed(
+            f"No upstream for '{model}' answered within the route's deadline of "
+            f"{route.route.deadline_s:g} s ({outcome.last_error}). Retry later; if it "
+            "persists, tell the gateway's operators."
+        )
+    if outcome.cooling and not outcome.failed:
+        retry = max(1, math.ceil(min(outcome.cooling)))
+        return Unavailable(
+            f"Every upstream credential for '{model}' is cooling down after rate limits. "
+            f"Retry in {retry} s.",
+            headers={"retry-after": str(retry)},
+        )
+    if outcome.failed:
+        return UpstreamFailed(
+            f"The upstream for '{model}' failed ({outcome.last_error}). Retry later; "
+            "if it persists, tell the gateway's operators."
+        )
+    return UpstreamFailed(
+        f"The gateway has no usable upstream credential for '{model}' right now. Tell the "
+        "gateway's operators: /admin/api/status says why."
+    )
+
+
+def _finite(deadline: float) -> float | None:
+    """None for no deadline (a policy may say .inf; event loops cannot schedule it)."""
+    return deadline if math.isfinite(deadline) else None
+
+
+async def _read_and_close(response: httpx.Response, deadline: float) -> bytes:
     try:
-        return await response.aread()
-    except httpx.HTTPError:
+        async with asyncio.timeout_at(_finite(deadline)):
+            return await response.aread()
+    except (httpx.HTTPError, TimeoutError):
         return b""
     finally:
         await response.aclose()

@@ -84,9 +84,11 @@ def test_unreachable_remote_keeps_the_ref_and_hides_credentials(
     assert ref_sha(local, "refs/heads/main") == before
 
 
-def test_clone_failure_is_a_clear_error(tmp_path: Path) -> None:
+def test_clone_failure_is_a_clear_error_and_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "var" / "policy"  # parents are created as needed
     with pytest.raises(RemoteSyncError, match="could not clone"):
-        clone_policy_repo(str(tmp_path / "nowhere"), tmp_path / "local")
+        clone_policy_repo(str(tmp_path / "nowhere"), target)
+    assert not target.exists()
 
 
 def test_redact_url() -> None:

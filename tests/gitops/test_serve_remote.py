@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import Deployment
 from tests.gitops.support import GitHttpServer, Origin, eventually, policy_status, sign
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway_process import GatewayProcess
@@ -181,3 +182,21 @@ def test_unreachable_remote_keeps_serving_and_says_so(
     assert policy["state"] == "synced" and policy["commit"] == repo.head()
     assert "could not fetch" in policy["remote"]["error"] and "remote:" in policy["message"]
     assert chat(gateway, keys["alice"]).status_code == 200
+
+
+def test_sync_endpoint_without_a_remote_rereads_the_local_ref(deployment: Deployment) -> None:
+    admin = {"authorization": f"Bearer {deployment.keys['admin']}"}
+    url = deployment.gateway.url + "/admin/api/sync"
+    response = httpx.post(url, headers=admin)
+    assert response.status_code == 200
+    assert response.json()["changed"] is False
+    assert response.json()["policy"]["remote"] is None
+    secret = new_secret()
+    text = (deployment.repo.path / "keys.yaml").read_text()
+    entry = f"  - id: gina\n    hash: {hash_of(secret)}\n"
+    deployment.repo.write("keys.yaml", text.replace("admins:", entry + "admins:"))
+    head = deployment.repo.commit("add gina")
+    response = httpx.post(url, headers=admin)
+    policy = response.json()["policy"]
+    assert policy["commit"] == head  # applied by the time the answer comes
+    assert chat(deployment.gateway, secret).status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -63,6 +64,16 @@ def test_a_success_is_one_event_with_the_contract_fields(
     assert streamed.data is not None and streamed.data["stream"] is True
     assert streamed.data["completion_tokens"] == COMPLETION_TOKENS
     assert plain.id is not None and streamed.id == plain.id + 1
+    # Another protocol, translated to the same upstream: the same event, its own protocol.
+    with anthropic.Anthropic(
+        base_url=ops_deployment.gateway.url, api_key=ops_deployment.keys["bob"], max_retries=0
+    ) as claude:
+        claude.messages.create(model="gpt-4o-mini", max_tokens=16, messages=HI)  # type: ignore[arg-type]
+    (translated,) = viewer.requests(1)
+    assert translated.data is not None
+    assert (translated.data["protocol"], translated.data["key_id"]) == ("anthropic", "bob")
+    assert translated.data["status"] == 200 and translated.data["target"] == "fake/upstream-mini"
+    assert translated.data["prompt_tokens"] == PROMPT_TOKENS
 
 
 def test_every_error_class_is_an_event_with_its_status_and_error(

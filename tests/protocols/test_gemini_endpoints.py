@@ -25,7 +25,11 @@ def test_models_list_and_get(m: Matrix, version: str) -> None:
     with m.gemini(version) as gemini:
         names = {model.name for model in gemini.models.list()}
         one = gemini.models.get(model="via-gemini")
-    assert names == {f"models/{name}" for name in ALL_ROUTES}
+    # An e401-* route leaves the list once a 401 took its only credential out (by design:
+    # a route with no usable credential is not listed), so the order of tests matters here.
+    refusable = {f"models/{name}" for name in ALL_ROUTES if name.startswith("e401-")}
+    assert {f"models/{name}" for name in ALL_ROUTES} - refusable <= names
+    assert names <= {f"models/{name}" for name in ALL_ROUTES}
     assert one.name == "models/via-gemini"
     assert one.supported_actions and "generateContent" in one.supported_actions
     assert m.upstream.requests == []

@@ -1,0 +1,274 @@
+"""`modelgate tui`: watch a gateway and edit its policy repository from the terminal.
+
+The app owns the IO (workers) and the draft of pending edits; the tabs' views are told what
+to show (attributes down) and ask for edits by message (messages up). Either half works
+alone: without a gateway it edits the repository, without a repository it only watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from policies.loader import load_policy_at
+from policies.models import Policy
+from policies.problems import PolicyInvalid, PolicyRepoError
+from tui.client import AdminApi, AdminError
+from tui.editing import EditFlow
+from tui.feed import FeedGap, FeedState, follow_events
+from tui.messages import EditRequested, GatewayPolled, RepoLoaded
+from tui.policy_history import head_of, read_history
+from tui.screens.help import HelpScreen
+from tui.traffic import RequestRecord, TrafficStats
+from tui.widgets.keys_view import KeysView
+from tui.widgets.policy_view import PolicyView
+from tui.widgets.routes_view import RoutesView
+from tui.widgets.status_line import Standing, StatusLine
+from tui.widgets.traffic_view import TrafficView
+
+TABS = ("traffic", "keys", "routes", "policy")
+
+
+@dataclass(frozen=True)
+class TuiOptions:
+    gateway: str | None
+    repo: Path | None
+    ref: str = "refs/heads/main"
+    poll_s: float = 2.0
+    """Seconds between polls of the gateway's status and usage."""
+    repo_poll_s: float = 1.0
+    """Seconds between looks at the watched ref (a commit by anyone shows up)."""
+
+
+class ModelGateApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "ModelGate"
+    BINDINGS = [
+        Binding("1", "show_tab('traffic')", "Traffic", show=False),
+        Binding("2", "show_tab('keys')", "Keys", show=False),
+        Binding("3", "show_tab('routes')", "Routes", show=False),
+        Binding("4", "show_tab('policy')", "Policy", show=False),
+        Binding("c", "review", "Commit"),
+        Binding("question_mark,f1", "help", "Help"),
+        Binding("ctrl+r", "refresh", "Refresh", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        options: TuiOptions,
+        client: AdminApi | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        tz: dt.tzinfo | None = None,
+        today: dt.date | None = None,
+    ) -> None:
+        super().__init__()
+        self.options, self.client, self.clock = options, client, clock
+        self.tz, self.today = tz, today
+        self.stats = TrafficStats()
+        self.edits = EditFlow(self, options.repo, options.ref)
+        self.status: dict[str, Any] | None = None
+        self.policy: Policy | None = None
+        self.repo_head: str | None = None
+        self.feed_state = FeedState("off") if client is None else FeedState("connecting")
+        self._incoming: list[RequestRecord] = []
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status-line")
+        with TabbedContent(initial="traffic", id="tabs"):
+            with TabPane("1 Traffic", id="traffic"):
+                yield TrafficView(self.tz, id="traffic-view")
+            with TabPane("2 Keys", id="keys"):
+                yield KeysView(self.today, id="keys-view")
+            with TabPane("3 Routes", id="routes"):
+                yield RoutesView(id="routes-view")
+            with TabPane("4 Policy", id="policy"):
+                yield PolicyView(self.options.repo, self.options.ref, self.tz, id="policy-view")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._draw_status_line()
+        if self.client is not None:
+            self.traffic.show_feed(self.feed_state)
+            self._follow_feed(self.client)
+            self.set_interval(0.25, self._flush_records)
+            self.set_interval(1.0, self._show_figures)
+            self.set_interval(self.options.poll_s, self._poll_gateway)
+            self._poll_gateway()
+        if self.options.repo is not None:
+            self.set_interval(self.options.repo_poll_s, self._watch_repo)
+            self._watch_repo(force=True)
+        self.query_one("#traffic-table").focus()
+
+    async def on_unmount(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+    # views --------------------------------------------------------------------------------
+
+    @property
+    def traffic(self) -> TrafficView:
+        return self.query_one(TrafficView)
+
+    @property
+    def keys(self) -> KeysView:
+        return self.query_one(KeysView)
+
+    @property
+    def routes(self) -> RoutesView:
+        return self.query_one(RoutesView)
+
+    @property
+    def policy_view(self) -> PolicyView:
+        return self.query_one(PolicyView)
+
+    def _draw_status_line(self) -> None:
+        policy = (self.status or {}).get("policy") or {}
+        self.query_one(StatusLine).show(
+            Standing(
+                gateway=self.client.url if self.client else None,
+                feed=self.feed_state.state,
+                applied=policy.get("commit"),
+                policy_state=policy.get("state"),
+                ref=self.options.ref,
+                head=self.repo_head,
+                repo=self.options.repo is not None,
+                pending=self.edits.pending,
+            )
+        )
+
+    def draft_changed(self) -> None:
+        """The edit flow's pending edits changed (the status line and `c` show them)."""
+        self._draw_status_line()
+        self.refresh_bindings()
+
+    # actions ------------------------------------------------------------------------------
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        focus = {"traffic": "#traffic-table", "keys": "#keys-table"}
+        focus |= {"routes": "#routes-table", "policy": "#history-table"}
+        self.query_one(focus[tab]).focus()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_review(self) -> None:
+        self.edits.review()
+
+    def action_refresh(self) -> None:
+        if self.client is not None:
+            self._poll_gateway()
+        if self.options.repo is not None:
+            self._watch_repo(force=True)
+
+    def action_sync(self) -> None:
+        if self.client is None:
+            self.notify("No gateway: start with --gateway URL to sync it.", severity="warning")
+            return
+        self.sync_gateway()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "review":
+            return self.edits.pending > 0
+        return True
+
+    @on(EditRequested)
+    def _edit_requested(self, message: EditRequested) -> None:
+        self.edits.request(message, self.policy)
+
+    # the gateway --------------------------------------------------------------------------
+
+    @work(exclusive=True, group="feed")
+    async def _follow_feed(self, client: AdminApi) -> None:
+        async for item in follow_events(client):
+            if isinstance(item, RequestRecord):
+                self._incoming.append(item)
+            elif isinstance(item, FeedState):
+                self.feed_state = item
+                self.traffic.show_feed(item)
+                self._draw_status_line()
+            elif isinstance(item, FeedGap):
+                self.notify(item.reason, title="Traffic", severity="warning", timeout=4)
+
+    def _flush_records(self) -> None:
+        if self._incoming:
+            batch, self._incoming = self._incoming, []
+            self.stats.add(batch)
+            self.traffic.add_records(batch)
+
+    def _show_figures(self) -> None:
+        self.traffic.show_figures(self.stats.figures(self.clock()))
+
+    @work(exclusive=True, group="poll")
+    async def _poll_gateway(self) -> None:
+        assert self.client is not None
+        try:
+            status, usage = await asyncio.gather(self.client.status(), self.client.usage())
+        except AdminError as exc:
+            self.post_message(GatewayPolled(None, None, str(exc)))
+            return
+        self.post_message(GatewayPolled(status, usage))
+
+    @work(exclusive=True, group="sync")
+    async def sync_gateway(self) -> None:
+        """Ask the gateway to apply the watched ref now, then show where it stands."""
+        if self.client is None:
+            return
+        try:
+            await self.client.sync()
+        except AdminError as exc:
+            self.notify(f"Sync failed: {exc}", severity="warning", timeout=6)
+        self._poll_gateway()
+
+    @on(GatewayPolled)
+    def _gateway_polled(self, message: GatewayPolled) -> None:
+        if message.error is not None:
+            self.policy_view.show_status(None, message.error)
+            return
+        self.status = message.status
+        self.keys.show_usage(message.usage)
+        self.routes.show_status(message.status)
+        self.policy_view.show_status(message.status)
+        self._draw_status_line()
+
+    # the repository -----------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="repo")
+    def _watch_repo(self, force: bool = False) -> None:
+        repo, ref = self.options.repo, self.options.ref
+        assert repo is not None
+        head = head_of(repo, ref)
+        if head == self.repo_head and not force:
+            return
+        try:
+            history = read_history(repo, ref)
+            _, policy = load_policy_at(repo, head or ref)
+        except PolicyInvalid as exc:
+            error = f"The policy at {ref} ({(head or '')[:7]}) does not validate:\n{exc}"
+            self.post_message(RepoLoaded(head, None, history, error))
+            return
+        except PolicyRepoError as exc:
+            self.post_message(RepoLoaded(head, None, [], str(exc)))
+            return
+        self.post_message(RepoLoaded(head, policy, history))
+
+    @on(RepoLoaded)
+    def _repo_loaded(self, message: RepoLoaded) -> None:
+        self.repo_head = message.head
+        self.policy = message.policy
+        self.keys.show_policy(message.policy, message.error)
+        self.routes.show_policy(message.policy, message.error)
+        self.policy_view.show_history(message.history, message.head)
+        self._draw_status_line()

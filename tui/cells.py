@@ -1,0 +1,88 @@
+"""Short texts for table cells and status lines (Rich text, no Textual)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rich.text import Text
+
+from policies.models import Key, Limits
+
+BAR_FULL, BAR_EMPTY = "█", "░"
+
+
+def count(n: float | None) -> str:
+    """1234 -> 1.2k, 5600000 -> 5.6M; '-' for nothing."""
+    if n is None:
+        return "-"
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= size:
+            return f"{n / size:.1f}{unit}"
+    return f"{n:.0f}" if float(n).is_integer() else f"{n:.1f}"
+
+
+def millis(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms / 1000:.2f}s" if ms >= 1000 else f"{ms:.0f}ms"
+
+
+def percent(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{fraction * 100:.1f}%"
+
+
+def clock_time(ts: float, tz: dt.tzinfo | None) -> str:
+    """HH:MM:SS of a unix time, in `tz` (None: the local zone)."""
+    return dt.datetime.fromtimestamp(ts, tz or None).strftime("%H:%M:%S")
+
+
+def short(sha: str | None, n: int = 7) -> str:
+    return sha[:n] if sha else "-"
+
+
+def status_text(status: int, error: str | None = None) -> Text:
+    style = "green" if status < 400 and not error else "yellow" if status < 500 else "red"
+    return Text(str(status), style=style)
+
+
+def bar(used: float, limit: float | None, width: int = 10) -> Text:
+    """`████░░░░░░ 42%`, red past 90%; without a limit just the count."""
+    if not limit:
+        return Text(f"{count(used)} (no limit)", style="dim")
+    share = min(1.0, used / limit)
+    filled = round(share * width)
+    style = "red" if share >= 0.9 else "yellow" if share >= 0.7 else "green"
+    text = Text(BAR_FULL * filled, style=style)
+    text.append(BAR_EMPTY * (width - filled), style="dim")
+    text.append(f" {share * 100:3.0f}%")
+    return text
+
+
+def key_state(key: Key | None, usage: dict[str, Any] | None, today: dt.date) -> Text:
+    disabled = key.disabled if key else bool(usage and usage.get("disabled"))
+    expires = key.expires if key else _date((usage or {}).get("expires"))
+    if disabled:
+        return Text("disabled", style="red")
+    if expires is not None and expires < today:
+        return Text("expired", style="red")
+    return Text("active", style="green")
+
+
+def models_text(models: tuple[str, ...] | None) -> str:
+    return "(all)" if models is None else ", ".join(models) or "(none)"
+
+
+def limits_text(limits: Limits | None) -> str:
+    if limits is None:
+        return "-"
+    fields = limits.model_dump(exclude_none=True)
+    names = {"tokens_per_day": "day", "tokens_per_month": "month", "max_concurrency": "conc"}
+    return " ".join(f"{names.get(k, k)}={count(v)}" for k, v in fields.items()) or "-"
+
+
+def _date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""Screens pushed over the tabs: forms, review and commit, secrets, confirmations, help."""

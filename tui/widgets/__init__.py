@@ -1,0 +1,1 @@
+"""The tabs' views and the small widgets they are made of."""

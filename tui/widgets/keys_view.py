@@ -1,0 +1,139 @@
+"""The Keys tab: every key with owner, tier, models, expiry, and its quota use as bars."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from policies.models import Key, Policy
+from tui import cells
+from tui.messages import EditRequested
+from tui.widgets.quota_bar import QUOTAS, QuotaBar
+
+COLUMNS = ("KEY", "STATE", "OWNER", "TIER", "MODELS", "EXPIRES", "TODAY")
+
+
+class KeysView(Vertical):
+    """Told the committed policy (`show_policy`) and the gateway's use (`show_usage`)."""
+
+    BINDINGS = [
+        Binding("n", "request('key.create')", "New key"),
+        Binding("e", "request('key.edit')", "Edit"),
+        Binding("d", "request('key.toggle')", "Disable/enable"),
+        Binding("r", "request('key.rotate')", "Rotate"),
+    ]
+
+    def __init__(self, today: dt.date | None = None, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.today = today
+        self.policy: Policy | None = None
+        self.policy_error: str | None = None
+        self.usage: dict[str, dict[str, Any]] = {}
+        self._selected: str | None = None
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[str | Text] = DataTable(id="keys-table", cursor_type="row")
+        yield table
+        with Vertical(id="key-detail"):
+            yield Static(id="key-title")
+            for name, label in QUOTAS:
+                yield QuotaBar(name, label)
+
+    def on_mount(self) -> None:
+        self.query_one("#keys-table", DataTable).add_columns(*COLUMNS)
+        self._draw()
+
+    # attributes down ----------------------------------------------------------------------
+
+    def show_policy(self, policy: Policy | None, error: str | None = None) -> None:
+        self.policy, self.policy_error = policy, error
+        self._draw()
+
+    def show_usage(self, usage: dict[str, Any] | None) -> None:
+        keys = (usage or {}).get("keys") or []
+        self.usage = {str(k.get("key_id")): k for k in keys if isinstance(k, dict)}
+        self._draw()
+
+    @property
+    def selected(self) -> str | None:
+        return self._selected
+
+    def key(self, key_id: str | None) -> Key | None:
+        if self.policy is None or key_id is None:
+            return None
+        return next((k for k in self.policy.keys if k.id == key_id), None)
+
+    # actions ------------------------------------------------------------------------------
+
+    def action_request(self, action: str) -> None:
+        subject = None if action == "key.create" else self._selected
+        if action != "key.create" and subject is None:
+            self.notify("Select a key first (arrow keys).", severity="warning")
+            return
+        self.post_message(EditRequested(action, subject, self.key(subject)))
+
+    @on(DataTable.RowHighlighted, "#keys-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._selected = event.row_key.value
+        self._draw_detail()
+
+    # drawing ------------------------------------------------------------------------------
+
+    def _ids(self) -> list[str]:
+        ids = [k.id for k in self.policy.keys] if self.policy else []
+        return ids + sorted(set(self.usage) - set(ids))
+
+    def _draw(self) -> None:
+        table: DataTable[str | Text] = self.query_one("#keys-table", DataTable)
+        today = self.today or dt.datetime.now(dt.UTC).date()
+        at = table.cursor_row
+        table.clear()
+        for key_id in self._ids():
+            key, use = self.key(key_id), self.usage.get(key_id)
+            day = (use or {}).get("tokens_per_day") or {}
+            table.add_row(
+                key_id,
+                cells.key_state(key, use, today),
+                (key.owner if key else (use or {}).get("owner")) or "-",
+                (key.tier or "(default)") if key else "?",
+                cells.models_text(key.models) if key else "?",
+                _expires(key, use),
+                cells.bar(day.get("used", 0), day.get("limit"), 6) if use else Text("-"),
+                key=key_id,
+            )
+        if table.row_count:
+            table.move_cursor(row=min(at, table.row_count - 1))
+        else:
+            self._selected = None
+        self._draw_detail()
+
+    def _draw_detail(self) -> None:
+        key_id = self._selected
+        title = self.query_one("#key-title", Static)
+        use = self.usage.get(key_id) if key_id else None
+        if key_id is None:
+            note = self.policy_error or "No keys yet: press n to create one."
+            title.update(Text(note, style="red" if self.policy_error else "dim"))
+        else:
+            key = self.key(key_id)
+            text = Text(key_id, style="bold")
+            text.append(f"  limits: {cells.limits_text(key.limits) if key else '-'}")
+            if use is None:
+                text.append("  (no use reported: no gateway, or not applied yet)", style="dim")
+            title.update(text)
+        for quota in self.query(QuotaBar):
+            quota.show((use or {}).get(quota.quota_name) if use else None)
+
+
+def _expires(key: Key | None, use: dict[str, Any] | None) -> str:
+    if key is not None:
+        return key.expires.isoformat() if key.expires else "-"
+    value = (use or {}).get("expires")
+    return str(value) if value else "-"

@@ -1,0 +1,137 @@
+"""The Policy tab: the applied commit, a rejected one with its error, and the history with
+each commit's change in operators' words."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import DataTable, Markdown, Static
+
+from tui import cells
+from tui.policy_history import HistoryEntry, commit_diff
+
+NO_REPO = "No policy repository: start with --repo PATH to see the history and edit."
+
+
+class PolicyView(Vertical):
+    """Told the gateway status (`show_status`) and the history (`show_history`)."""
+
+    BINDINGS = [
+        Binding("s", "app.sync", "Sync gateway"),
+        Binding("enter", "focus_diff", "Read diff", show=False),
+    ]
+
+    def __init__(
+        self, repo: Path | None, ref: str, tz: dt.tzinfo | None = None, *, id: str | None = None
+    ) -> None:
+        super().__init__(id=id)
+        self.repo, self.ref, self.tz = repo, ref, tz
+        self.status: dict[str, Any] | None = None
+        self.status_error: str | None = None
+        self.entries: list[HistoryEntry] = []
+        self.head: str | None = None
+        self._diff_of: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="policy-status")
+        yield DataTable(id="history-table", cursor_type="row")
+        with VerticalScroll(id="diff-scroll"):
+            yield Markdown(id="commit-diff")
+
+    def on_mount(self) -> None:
+        self.query_one("#history-table", DataTable).add_columns("", "COMMIT", "DATE", "AUTHOR", "MESSAGE")
+        self._draw_status()
+        if self.repo is None:
+            self.query_one("#commit-diff", Markdown).update(NO_REPO)
+
+    # attributes down ----------------------------------------------------------------------
+
+    def show_status(self, status: dict[str, Any] | None, error: str | None = None) -> None:
+        self.status, self.status_error = status, error
+        self._draw_status()
+        self._draw_history()
+
+    def show_history(self, entries: list[HistoryEntry], head: str | None) -> None:
+        self.entries, self.head = entries, head
+        self._draw_status()
+        self._draw_history()
+
+    # actions ------------------------------------------------------------------------------
+
+    def action_focus_diff(self) -> None:
+        self.query_one("#diff-scroll", VerticalScroll).focus()
+
+    @on(DataTable.RowHighlighted, "#history-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        entry = next((e for e in self.entries if e.commit == event.row_key.value), None)
+        if entry is not None and entry.commit != self._diff_of and self.repo is not None:
+            self._diff_of = entry.commit
+            self._load_diff(self.repo, entry)
+
+    @work(thread=True, exclusive=True, group="commit-diff")
+    def _load_diff(self, repo: Path, entry: HistoryEntry) -> None:
+        text = commit_diff(repo, entry)
+        header = f"**{entry.subject}**  \n{entry.author}, {self._date(entry)}, `{entry.commit[:12]}`\n\n"
+        self.app.call_from_thread(self._show_diff, header + text)
+
+    def _show_diff(self, markdown: str) -> None:
+        self.query_one("#commit-diff", Markdown).update(markdown)
+
+    # drawing ------------------------------------------------------------------------------
+
+    def _applied(self) -> str | None:
+        policy = (self.status or {}).get("policy") or {}
+        commit = policy.get("commit")
+        return str(commit) if commit else None
+
+    def _draw_status(self) -> None:
+        text = Text()
+        policy = (self.status or {}).get("policy") or {}
+        if self.status is None:
+            text.append(self.status_error or "No gateway: the applied commit is unknown.", "dim")
+        else:
+            state = str(policy.get("state") or "?")
+            text.append("applied ", style="bold")
+            text.append(cells.short(self._applied(), 12), style="bold green")
+            text.append(f"  {state}", style="green" if state == "synced" else "red")
+            if policy.get("applied_at"):
+                text.append(f"  at {policy['applied_at']}")
+        if self.repo is not None:
+            marker = "" if self.head is None or self.head == self._applied() else "  (not applied)"
+            text.append(f"\n{self.ref} at {cells.short(self.head, 12)}{marker}")
+        if policy.get("rejected_commit"):
+            text.append(f"\nrejected {cells.short(policy['rejected_commit'], 12)}: ", "bold red")
+            text.append(str(policy.get("error") or ""), style="red")
+        self.query_one("#policy-status", Static).update(text)
+
+    def _draw_history(self) -> None:
+        table: DataTable[str | Text] = self.query_one("#history-table", DataTable)
+        at = table.cursor_row
+        table.clear()
+        applied = self._applied()
+        rejected = ((self.status or {}).get("policy") or {}).get("rejected_commit")
+        for entry in self.entries:
+            mark = Text("●", "green") if entry.commit == applied else Text(" ")
+            if entry.commit == rejected:
+                mark = Text("✗", "red")
+            table.add_row(
+                mark,
+                entry.commit[:7],
+                self._date(entry),
+                entry.author[:16],
+                entry.subject,
+                key=entry.commit,
+            )
+        if table.row_count:
+            table.move_cursor(row=min(at, table.row_count - 1))
+
+    def _date(self, entry: HistoryEntry) -> str:
+        when = entry.when.astimezone(self.tz) if self.tz else entry.when.astimezone()
+        return when.strftime("%Y-%m-%d %H:%M")

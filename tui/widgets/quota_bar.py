@@ -1,0 +1,49 @@
+"""One limit of one key: a label, a bar of use against the limit, and the numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Label, ProgressBar
+
+from tui import cells
+
+QUOTAS = (
+    ("rpm", "requests/min"),
+    ("tpm", "tokens/min"),
+    ("tokens_per_day", "tokens/day"),
+    ("tokens_per_month", "tokens/month"),
+)
+"""The usage report's fields, as the bars are labelled."""
+
+
+class QuotaBar(Horizontal):
+    """Shows `{"limit": N | None, "used": M}` from /admin/api/usage (None: unknown)."""
+
+    def __init__(self, name: str, label: str) -> None:
+        super().__init__(classes="quota")
+        self.quota_name = name
+        self.quota_label = label
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.quota_label, classes="quota-label")
+        yield ProgressBar(total=1, show_eta=False, classes="quota-bar")
+        yield Label("", classes="quota-numbers")
+
+    def show(self, use: dict[str, Any] | None) -> None:
+        bar = self.query_one(ProgressBar)
+        numbers = self.query_one(".quota-numbers", Label)
+        if not isinstance(use, dict):
+            bar.display = False
+            numbers.update("-")
+            return
+        used, limit = use.get("used") or 0, use.get("limit")
+        if limit:
+            bar.display = True
+            bar.update(total=limit, progress=min(used, limit))
+            numbers.update(f"{cells.count(used)} of {cells.count(limit)}")
+        else:
+            bar.display = False
+            numbers.update(f"{cells.count(used)} used, no limit")

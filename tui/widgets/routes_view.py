@@ -1,0 +1,165 @@
+"""The Routes tab: routes (targets, strategy, weights), tiers, providers and credential state.
+
+Credentials appear as their references (env:NAME, file:NAME), never values; which of them
+are cooling down comes from the gateway's status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Label
+
+from policies.models import Policy, Route, WeightedTarget
+from tui import cells
+from tui.messages import EditRequested
+
+DEFAULT_TIER = "(default)"
+
+
+class RoutesView(VerticalScroll):
+    """Told the committed policy (`show_policy`) and the gateway's status (`show_status`)."""
+
+    BINDINGS = [
+        Binding("n", "new_route", "New route"),
+        Binding("t", "new_tier", "New tier"),
+        Binding("e", "edit", "Edit"),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.policy: Policy | None = None
+        self.status: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("Routes", classes="section")
+        yield DataTable(id="routes-table", cursor_type="row")
+        yield Label("Limits (tiers)", classes="section")
+        yield DataTable(id="tiers-table", cursor_type="row")
+        yield Label("Providers and credentials", classes="section")
+        yield DataTable(id="providers-table", cursor_type="row")
+        yield Label("", id="routes-note")
+
+    def on_mount(self) -> None:
+        self._table("routes").add_columns("ROUTE", "STRATEGY", "TARGETS", "STATE")
+        self._table("tiers").add_columns("TIER", "LIMITS", "KEYS")
+        self._table("providers").add_columns("PROVIDER", "TYPE", "CREDENTIAL", "STATE")
+        self._draw()
+
+    # attributes down ----------------------------------------------------------------------
+
+    def show_policy(self, policy: Policy | None, error: str | None = None) -> None:
+        self.policy = policy
+        self.query_one("#routes-note", Label).update(Text(error or "", style="red"))
+        self._draw()
+
+    def show_status(self, status: dict[str, Any] | None) -> None:
+        self.status = status
+        self._draw()
+
+    # actions ------------------------------------------------------------------------------
+
+    def action_new_route(self) -> None:
+        self.post_message(EditRequested("route.create"))
+
+    def action_new_tier(self) -> None:
+        self.post_message(EditRequested("tier.create"))
+
+    def action_edit(self) -> None:
+        focused = self.screen.focused
+        table = focused if isinstance(focused, DataTable) else self._table("routes")
+        if table.id == "providers-table":
+            self.notify("Providers are edited in providers.yaml by pull request.", timeout=4)
+            return
+        if not table.row_count:
+            return
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        kind = "tier" if table.id == "tiers-table" else "route"
+        self.post_message(EditRequested(f"{kind}.edit", row_key.value))
+
+    # drawing ------------------------------------------------------------------------------
+
+    def _table(self, name: str) -> DataTable[str | Text]:
+        table: DataTable[str | Text] = self.query_one(f"#{name}-table", DataTable)
+        return table
+
+    def _draw(self) -> None:
+        policy, status = self.policy, self.status or {}
+        unavailable = status.get("unavailable_routes") or {}
+        routes = self._table("routes")
+        routes.clear()
+        for name, route in (policy.routes.items() if policy else ()):
+            why = unavailable.get(name)
+            state = Text(str(why), style="red") if why else Text("ok", style="green")
+            routes.add_row(name, route.strategy, _targets(route), state, key=name)
+        if policy is None:
+            for name, why in sorted(unavailable.items()):
+                routes.add_row(name, "?", "?", Text(str(why), style="red"), key=name)
+        tiers = self._table("tiers")
+        tiers.clear()
+        if policy is not None:
+            users = _tier_users(policy)
+            tiers.add_row(
+                DEFAULT_TIER,
+                cells.limits_text(policy.limits.default),
+                str(users.get(None, 0)),
+                key=DEFAULT_TIER,
+            )
+            for name, limits in policy.limits.tiers.items():
+                tiers.add_row(name, cells.limits_text(limits), str(users.get(name, 0)), key=name)
+        self._draw_providers(policy, status.get("credentials") or [])
+
+    def _draw_providers(self, policy: Policy | None, states: list[dict[str, Any]]) -> None:
+        table = self._table("providers")
+        table.clear()
+        by_ref = {(s.get("provider"), s.get("credential")): s for s in states}
+        shown: set[tuple[Any, Any]] = set()
+        for name, provider in (policy.providers.items() if policy else ()):
+            refs = [str(c) for c in provider.credentials] or ["(none)"]
+            for index, ref in enumerate(refs):
+                shown.add((name, ref))
+                first = index == 0
+                table.add_row(
+                    name if first else "",
+                    provider.type if first else "",
+                    ref,
+                    _credential_state(by_ref.get((name, ref))),
+                    key=f"{name}\0{ref}",
+                )
+        for (name, ref), state in sorted(by_ref.items(), key=lambda item: str(item[0])):
+            if (name, ref) not in shown:  # without --repo, the gateway's view alone
+                table.add_row(str(name), "?", str(ref), _credential_state(state))
+
+
+def _targets(route: Route) -> str:
+    parts = []
+    for target in route.targets:
+        if isinstance(target, WeightedTarget):
+            parts.append(f"{target.target} ×{target.weight:g}")
+        else:
+            parts.append(target)
+    return ", ".join(parts)
+
+
+def _tier_users(policy: Policy) -> dict[str | None, int]:
+    users: dict[str | None, int] = {}
+    for key in policy.keys:
+        tier = key.tier if key.tier in policy.limits.tiers else None
+        users[tier] = users.get(tier, 0) + 1
+    return users
+
+
+def _credential_state(state: dict[str, Any] | None) -> Text:
+    if state is None:
+        return Text("ok", style="green")
+    kind = str(state.get("state") or "ok")
+    if kind == "ok":
+        return Text("ok", style="green")
+    reason = state.get("reason") or ""
+    if kind == "cooling":
+        return Text(f"cooling {state.get('cooling_down_s', 0):g}s {reason}".strip(), style="yellow")
+    return Text(f"{kind}: {reason}".strip(": "), style="red")
