@@ -40,6 +40,8 @@ class PassthroughStream:
         self.usage = Usage()
         self.ended = False
         """The answer's closing event was seen (its usage is final)."""
+        self.events = 0
+        """Complete events relayed: a floor for the tokens of an answer cut short."""
         self._end_mark = _END_MARK[family]
         self._pending = b""
 
@@ -52,6 +54,7 @@ class PassthroughStream:
             return b""
         self._pending = data[end:]
         ready = data[:end]
+        self.events += ready.count(b"\n\n")
         if _USAGE_MARK in ready:
             ready = self._read_usage(ready)
         if self._end_mark in ready:
@@ -92,3 +95,12 @@ class PassthroughStream:
             and parsed.get("choices") == []
             and parsed.get("usage") is not None
         )
+
+    def usage_of_unfinished(self, prompt_estimate: int) -> None:
+        """An answer cut short (client gone, upstream broken) reported no final usage:
+        count the prompt as estimated and one token per event relayed, never less than
+        what the upstream did report."""
+        if self.ended:
+            return
+        self.usage.prompt_tokens = self.usage.prompt_tokens or prompt_estimate
+        self.usage.completion_tokens = max(self.usage.completion_tokens, self.events)

@@ -245,13 +245,13 @@ async def _relay_stream(
                 ex.mark_first_byte()
                 out = scanner.feed(chunk)
                 if scanner.ended:
-                    await ex.settle_now()  # before the client can see the end and ask again
+                    await _settle(ex)  # before the client can see the end and ask again
                 if out and client is not None:
                     out = client.feed(out)
                 if out:
                     await response.send(out)
             tail = scanner.finish()
-            await ex.settle_now()
+            await _settle(ex)
             if client is not None:
                 tail = client.finish(tail)
             if tail:
@@ -269,8 +269,16 @@ async def _relay_stream(
         ex.status, ex.error = err.status_code, err.kind
         await _send_quietly(response, _error_bytes(client, ex.protocol, err))
     finally:
+        scanner.usage_of_unfinished(len(request.body) // 4)
         await upstream.aclose()
     await response.eof()
+
+
+async def _settle(ex: Exchange) -> None:
+    """Count the usage; shielded, so that neither the total timeout nor a client that leaves
+    can cut the count short (the pipeline's own settle then finds it done)."""
+    if ex.settle is not None:
+        await asyncio.shield(ex.settle_now())
 
 
 def _error_bytes(client: _ClientStream | None, protocol: Protocol, err: GatewayError) -> bytes:

@@ -9,14 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.limits_e2e.conftest import (
-    KeySpec,
-    LimitsPolicy,
-    Served,
-    assert_refused,
-    burst,
-    key_usage,
-)
+from tests.limits_e2e.calls import assert_refused, burst, key_usage
+from tests.limits_e2e.conftest import Served
+from tests.limits_e2e.policy import KeySpec, LimitsPolicy
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway_process import GatewayProcess
 from tests.support.redis_server import RedisServer

@@ -10,12 +10,10 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.limits_e2e.conftest import (
+from tests.limits_e2e.calls import (
     CHAT_PATH,
     HI,
     PER_REQUEST,
-    KeySpec,
-    Served,
     assert_refused,
     assert_request_trio,
     chat_body,
@@ -24,6 +22,8 @@ from tests.limits_e2e.conftest import (
     seconds_to_midnight,
     wait_applied,
 )
+from tests.limits_e2e.conftest import Served
+from tests.limits_e2e.policy import KeySpec
 from tests.support.fake_upstream import FakeUpstream
 
 SDK_HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]

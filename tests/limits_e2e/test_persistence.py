@@ -8,16 +8,15 @@ from pathlib import Path
 
 import httpx
 
-from tests.limits_e2e.conftest import (
+from tests.limits_e2e.calls import (
     CHAT_PATH,
     PER_REQUEST,
-    KeySpec,
-    LimitsPolicy,
     assert_refused,
     chat,
     chat_body,
     key_usage,
 )
+from tests.limits_e2e.policy import KeySpec, LimitsPolicy
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway_process import GatewayProcess
 

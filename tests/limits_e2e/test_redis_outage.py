@@ -8,11 +8,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.limits_e2e.conftest import (
+from tests.limits_e2e.calls import (
     CHAT_PATH,
     PER_REQUEST,
-    KeySpec,
-    LimitsPolicy,
     assert_refused,
     chat,
     chat_body,
@@ -20,6 +18,7 @@ from tests.limits_e2e.conftest import (
     limits_status,
     wait_for,
 )
+from tests.limits_e2e.policy import KeySpec, LimitsPolicy
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway_process import GatewayProcess
 from tests.support.redis_server import RedisServer
