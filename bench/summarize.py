@@ -19,9 +19,11 @@ from typing import Any
 
 NOISY = 0.10  # (max - min) / median above this flags a cell with "!"
 # wrk + upstream, not the gateway, set the pace when their core is this busy while the
-# gateway's process is below GATEWAY_SATURATED.
+# gateway's core is below GATEWAY_SATURATED.
 HARNESS_BOUND = 95.0
 GATEWAY_SATURATED = 85.0
+# The gateway's core this much busier than the gateway itself: something else ran there.
+SHARED_CORE = 15.0
 TARGETS = (
     # (label, mode, conns, metric, limit)
     ("added p50 latency, non-stream, 1 connection", "nonstream", 1, "added_p50_ms", 0.5),
@@ -141,6 +143,15 @@ def memory(out: Path) -> dict[str, float] | None:
     }
 
 
+def _notes(own: Stats | None, core: Stats | None, harness: Stats | None) -> tuple[str, str]:
+    """Flags for the gateway's core (others ran there) and the harness's (it set the pace)."""
+    if own is None or core is None or harness is None:
+        return "", ""
+    shared = core["median"] - own["median"] >= SHARED_CORE
+    bound = harness["median"] >= HARNESS_BOUND and core["median"] < GATEWAY_SATURATED
+    return (" (shared)" if shared else ""), (" (harness-bound)" if bound else "")
+
+
 def render(meta: dict[str, Any], table: list[dict[str, Any]], mem: dict[str, float] | None) -> str:
     has_gw = any(c["gateway"]["rps"] for c in table)
     gw_cpu, lg_cpu = meta.get("gateway_cpu", "0"), meta.get("loadgen_cpu", "1")
@@ -175,22 +186,17 @@ def render(meta: dict[str, Any], table: list[dict[str, Any]], mem: dict[str, flo
     for c in table:
         d, g = c["direct"], c["gateway"]
         if has_gw:
-            harness, own = g["busy_pct"].get(f"cpu{lg_cpu}"), c["cpu_util_pct"]
-            bound = (
-                " (harness-bound)"
-                if harness
-                and own
-                and harness["median"] >= HARNESS_BOUND
-                and own["median"] < GATEWAY_SATURATED
-                else ""
-            )
+            own = c["cpu_util_pct"]
+            core = g["busy_pct"].get(f"cpu{gw_cpu}")
+            harness = g["busy_pct"].get(f"cpu{lg_cpu}")
+            core_note, harness_note = _notes(own, core, harness)
             lines.append(
                 f"| {c['mode']} | {c['conns']} | {fmt(d['rps'], 0)} | {fmt(g['rps'], 0)} | "
                 f"{fmt(c['rps_ratio'], 2, False)} | {fmt(d['p50_ms'], 3, False)} | "
                 f"{fmt(g['p50_ms'], 3)} | {fmt(c['added_p50_ms'], 3)} | "
                 f"{fmt(c['added_p99_ms'], 3)} | {fmt(c['cpu_ms_per_req'], 3)} | "
-                f"{fmt(own, 0, False)} | {fmt(g['busy_pct'].get(f'cpu{gw_cpu}'), 0, False)} | "
-                f"{fmt(harness, 0, False)}{bound} |"
+                f"{fmt(own, 0, False)} | {fmt(core, 0, False)}{core_note} | "
+                f"{fmt(harness, 0, False)}{harness_note} |"
             )
         else:
             lines.append(

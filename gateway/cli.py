@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.commands import init_cmd, keys_cmd, policy_cmd, serve_cmd, usage_cmd
+from gateway.commands import init_cmd, keys_cmd, policy_cmd, serve_cmd, tui_cmd, usage_cmd
 from gateway.settings import default_environ
 
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     usage_cmd.register(sub, environ)
     policy_cmd.register(sub, environ)
     keys_cmd.register(sub, environ)
+    tui_cmd.register(sub, environ)
     return parser
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.screen import ModalScreen
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from policies.loader import load_policy_at
@@ -28,6 +29,7 @@ from tui.editing import EditFlow
 from tui.feed import FeedGap, FeedState, follow_events
 from tui.messages import EditRequested, GatewayPolled, RepoLoaded
 from tui.policy_history import head_of, read_history
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.traffic import RequestRecord, TrafficStats
 from tui.widgets.keys_view import KeysView
@@ -36,7 +38,8 @@ from tui.widgets.routes_view import RoutesView
 from tui.widgets.status_line import Standing, StatusLine
 from tui.widgets.traffic_view import TrafficView
 
-TABS = ("traffic", "keys", "routes", "policy")
+APP_ONLY = {"show_tab", "review", "help", "quit", "refresh", "sync"}
+"""Actions of the main screen, not of dialogs."""
 
 
 @dataclass(frozen=True)
@@ -85,22 +88,28 @@ class ModelGateApp(App[None]):
         self._incoming: list[RequestRecord] = []
 
     def compose(self) -> ComposeResult:
+        self.traffic_view = TrafficView(self.tz, id="traffic-view")
+        self.keys_view = KeysView(self.today, id="keys-view")
+        self.routes_view = RoutesView(id="routes-view")
+        self.policy_view = PolicyView(
+            self.options.repo, self.options.ref, self.tz, id="policy-view"
+        )
         yield StatusLine(id="status-line")
         with TabbedContent(initial="traffic", id="tabs"):
             with TabPane("1 Traffic", id="traffic"):
-                yield TrafficView(self.tz, id="traffic-view")
+                yield self.traffic_view
             with TabPane("2 Keys", id="keys"):
-                yield KeysView(self.today, id="keys-view")
+                yield self.keys_view
             with TabPane("3 Routes", id="routes"):
-                yield RoutesView(id="routes-view")
+                yield self.routes_view
             with TabPane("4 Policy", id="policy"):
-                yield PolicyView(self.options.repo, self.options.ref, self.tz, id="policy-view")
+                yield self.policy_view
         yield Footer()
 
     def on_mount(self) -> None:
         self._draw_status_line()
         if self.client is not None:
-            self.traffic.show_feed(self.feed_state)
+            self.traffic_view.show_feed(self.feed_state)
             self._follow_feed(self.client)
             self.set_interval(0.25, self._flush_records)
             self.set_interval(1.0, self._show_figures)
@@ -118,22 +127,13 @@ class ModelGateApp(App[None]):
     # views --------------------------------------------------------------------------------
 
     @property
-    def traffic(self) -> TrafficView:
-        return self.query_one(TrafficView)
-
-    @property
-    def keys(self) -> KeysView:
-        return self.query_one(KeysView)
-
-    @property
-    def routes(self) -> RoutesView:
-        return self.query_one(RoutesView)
-
-    @property
-    def policy_view(self) -> PolicyView:
-        return self.query_one(PolicyView)
+    def alive(self) -> bool:
+        """False once the app is shutting down (late timers and messages do nothing then)."""
+        return self.traffic_view.is_attached
 
     def _draw_status_line(self) -> None:
+        if not self.alive:
+            return
         policy = (self.status or {}).get("policy") or {}
         self.query_one(StatusLine).show(
             Standing(
@@ -180,9 +180,24 @@ class ModelGateApp(App[None]):
         self.sync_gateway()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if isinstance(self.screen, ModalScreen) and action in APP_ONLY:
+            return False  # a key pressed in a dialog must not act on the tabs behind it
         if action == "review":
             return self.edits.pending > 0
         return True
+
+    async def action_quit(self) -> None:
+        pending = self.edits.pending
+        if not pending:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        question = f"{pending} edit(s) are not committed. Quit and throw them away?"
+        self.push_screen(ConfirmScreen("Quit", question, "Quit", "Stay"), answered)
 
     @on(EditRequested)
     def _edit_requested(self, message: EditRequested) -> None:
@@ -195,21 +210,22 @@ class ModelGateApp(App[None]):
         async for item in follow_events(client):
             if isinstance(item, RequestRecord):
                 self._incoming.append(item)
-            elif isinstance(item, FeedState):
+            elif isinstance(item, FeedState) and self.alive:
                 self.feed_state = item
-                self.traffic.show_feed(item)
+                self.traffic_view.show_feed(item)
                 self._draw_status_line()
             elif isinstance(item, FeedGap):
                 self.notify(item.reason, title="Traffic", severity="warning", timeout=4)
 
     def _flush_records(self) -> None:
-        if self._incoming:
+        if self._incoming and self.alive:
             batch, self._incoming = self._incoming, []
             self.stats.add(batch)
-            self.traffic.add_records(batch)
+            self.traffic_view.add_records(batch)
 
     def _show_figures(self) -> None:
-        self.traffic.show_figures(self.stats.figures(self.clock()))
+        if self.alive:
+            self.traffic_view.show_figures(self.stats.figures(self.clock()))
 
     @work(exclusive=True, group="poll")
     async def _poll_gateway(self) -> None:
@@ -234,12 +250,14 @@ class ModelGateApp(App[None]):
 
     @on(GatewayPolled)
     def _gateway_polled(self, message: GatewayPolled) -> None:
+        if not self.alive:
+            return
         if message.error is not None:
             self.policy_view.show_status(None, message.error)
             return
         self.status = message.status
-        self.keys.show_usage(message.usage)
-        self.routes.show_status(message.status)
+        self.keys_view.show_usage(message.usage)
+        self.routes_view.show_status(message.status)
         self.policy_view.show_status(message.status)
         self._draw_status_line()
 
@@ -266,9 +284,11 @@ class ModelGateApp(App[None]):
 
     @on(RepoLoaded)
     def _repo_loaded(self, message: RepoLoaded) -> None:
+        if not self.alive:
+            return
         self.repo_head = message.head
         self.policy = message.policy
-        self.keys.show_policy(message.policy, message.error)
-        self.routes.show_policy(message.policy, message.error)
+        self.keys_view.show_policy(message.policy, message.error)
+        self.routes_view.show_policy(message.policy, message.error)
         self.policy_view.show_history(message.history, message.head)
         self._draw_status_line()

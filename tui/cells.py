@@ -18,7 +18,7 @@ def count(n: float | None) -> str:
         return "-"
     for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(n) >= size:
-            return f"{n / size:.1f}{unit}"
+            return f"{n / size:.1f}".removesuffix(".0") + unit
     return f"{n:.0f}" if float(n).is_integer() else f"{n:.1f}"
 
 
@@ -49,7 +49,7 @@ def status_text(status: int, error: str | None = None) -> Text:
 def bar(used: float, limit: float | None, width: int = 10) -> Text:
     """`████░░░░░░ 42%`, red past 90%; without a limit just the count."""
     if not limit:
-        return Text(f"{count(used)} (no limit)", style="dim")
+        return Text(count(used), style="dim")
     share = min(1.0, used / limit)
     filled = round(share * width)
     style = "red" if share >= 0.9 else "yellow" if share >= 0.7 else "green"

@@ -59,7 +59,9 @@ class EditFlow:
                 "stops working; the new one is shown once."
             )
             confirm = ConfirmScreen(f"Rotate {key.id}", question, "Rotate", "Cancel")
-            app.push_screen(confirm, lambda yes: self.add(policy_ops.rotate_key(key.id)) if yes else None)
+            app.push_screen(
+                confirm, lambda yes: self.add(policy_ops.rotate_key(key.id)) if yes else None
+            )
         elif action in ("route.create", "route.edit"):
             route = policy.routes.get(subject) if policy and subject else None
             app.push_screen(RouteFormScreen(subject, route), self._chosen)
@@ -67,7 +69,9 @@ class EditFlow:
             limits = None
             if policy is not None and subject is not None:
                 tiers_now = policy.limits.tiers
-                limits = policy.limits.default if subject == DEFAULT_TIER else tiers_now.get(subject)
+                limits = (
+                    policy.limits.default if subject == DEFAULT_TIER else tiers_now.get(subject)
+                )
             app.push_screen(TierFormScreen(subject, limits), self._chosen)
 
     def _chosen(self, edit: Edit | None) -> None:
@@ -88,16 +92,19 @@ class EditFlow:
             self.app.notify(str(exc), title=f"Cannot {edit.description}", severity="error")
             return
         self.app.draft_changed()
-        self.review()
+        await self._review()
 
     def review(self) -> None:
+        """Open the review of the pending edits (after reading who commits, in a worker)."""
+        self.app.run_worker(self._review(), group="edit")
+
+    async def _review(self) -> None:
         if self.draft is None or not len(self.draft):
             self.app.notify("No pending edits.", timeout=3)
             return
         assert self.repo is not None
-        repo = self.repo
-        author = policy_ops.operator_author(repo)
-        can_push = policy_ops.has_origin(repo)
+        author = await asyncio.to_thread(policy_ops.operator_author, self.repo)
+        can_push = await asyncio.to_thread(policy_ops.has_origin, self.repo)
         self.app.push_screen(ReviewScreen(self.draft, author, can_push), self._reviewed)
 
     def _reviewed(self, outcome: ReviewOutcome | None) -> None:

@@ -144,9 +144,7 @@ def push_ref(repo_path: Path, ref: str) -> None:
 
 def create_key(key_id: str, **fields: Any) -> Edit:
     """A new key (fields as PolicyEditor.create_key takes them); its secret comes back once."""
-    return Edit(
-        f"create key {key_id}", lambda editor: editor.create_key(key_id, **fields), key_id
-    )
+    return Edit(f"create key {key_id}", lambda editor: editor.create_key(key_id, **fields), key_id)
 
 
 def update_key(key_id: str, **fields: Any) -> Edit:
@@ -167,9 +165,7 @@ def set_disabled(key_id: str, disabled: bool) -> Edit:
 
 
 def rotate_key(key_id: str) -> Edit:
-    return Edit(
-        f"rotate key {key_id}", lambda editor: editor.rotate_key(key_id), key_id, "rotated"
-    )
+    return Edit(f"rotate key {key_id}", lambda editor: editor.rotate_key(key_id), key_id, "rotated")
 
 
 def set_tier(name: str, limits: dict[str, int]) -> Edit:

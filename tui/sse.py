@@ -1,4 +1,4 @@
-"""Server-Sent Events, line by line, as the WHATWG spec parses them (only what the admin API uses)."""
+"""Server-Sent Events parsed line by line, as the WHATWG spec says (what the admin API uses)."""
 
 from __future__ import annotations
 

@@ -163,6 +163,8 @@ class Dispatcher:
         timeouts = _transport_timeouts(provider, stream)
         failures = 0
         for credential in credentials:
+            if outcome.expired:
+                return None
             headers = await self._headers(target, credential, outcome, extra_headers)
             if headers is None:
                 continue
@@ -192,9 +194,14 @@ class Dispatcher:
             headers = auth_headers(provider, credential.value)
         else:
             try:
-                token = await credential.token.access_token(self._client)
+                async with asyncio.timeout_at(_finite(outcome.deadline)):
+                    token = await credential.token.access_token(self._client)
             except (TokenError, CredentialUnavailable) as err:
                 self._token_failed(target, credential, outcome, err)
+                return None
+            except TimeoutError:  # the refresh goes on, shared, for later requests
+                outcome.failed = outcome.expired = True
+                outcome.last_error = "waiting for an upstream access token"
                 return None
             headers = auth_headers(provider, None)
             headers["authorization"] = f"Bearer {token}"

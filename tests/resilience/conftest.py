@@ -45,7 +45,7 @@ FILES = {
 TOKEN_SCENARIOS = {
     "oauth": {},
     "crowd": {"delay_s": 0.5},
-    "short": {"expires_in": 2},
+    "short": {"expires_in": 4},
     "bad": {"status": 400, "error": "invalid_grant"},
     "down": {"status": 500, "error": "server_error"},
 }
@@ -97,7 +97,7 @@ def providers(url: str, tokens: FakeTokenServer, closed: int) -> dict[str, Any]:
         "missing": p(creds=["env:K_UNSET"]),
         "slow": p(first_byte_timeout_s=0.3),
         "idle": p(idle_timeout_s=0.3),
-        "total": p(timeout_s=0.8),
+        "total": p(timeout_s=0.8, idle_timeout_s=5),
         "patient": p(max_retries=10),
         "reload": p(cooldown_s=30),
         "reload-refuse": p(),

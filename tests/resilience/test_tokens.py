@@ -32,9 +32,9 @@ def test_twenty_concurrent_requests_share_one_refresh(r: Rig) -> None:
 
 
 def test_an_expiring_token_is_refreshed(r: Rig) -> None:
-    assert r.chat("r-oauth-short").status_code == 200  # expires_in: 2, refreshed after 1 s
+    assert r.chat("r-oauth-short").status_code == 200  # expires_in: 4, refreshed after 2 s
     assert r.chat("r-oauth-short").status_code == 200
-    time.sleep(1.1)
+    time.sleep(2.1)
     assert r.chat("r-oauth-short").status_code == 200
     assert r.upstream_keys() == ["tok-short-1", "tok-short-1", "tok-short-2"]
 

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Footer, Label, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -27,6 +27,7 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes}  y", variant="warning", id="yes", compact=True)
                 yield Button(f"{self.no}  n", id="no", compact=True)
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

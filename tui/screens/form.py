@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
 
 from tui.policy_ops import Edit
 
@@ -52,6 +52,7 @@ class FormScreen(ModalScreen[Edit | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Save  ctrl+s", variant="primary", id="save", compact=True)
                 yield Button("Cancel  esc", id="cancel", compact=True)
+        yield Footer()
 
     def on_mount(self) -> None:
         fields = [f for f in self.query(Input) if not f.disabled]

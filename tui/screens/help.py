@@ -4,30 +4,28 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, Markdown
+from textual.widgets import Footer, Label, Static
 
 HELP = """\
-| keys | everywhere |
-|---|---|
-| `1` `2` `3` `4` | Traffic, Keys, Routes, Policy |
-| `c` | review the pending edits: diff, check, commit |
-| `ctrl+r` | refresh now · `?` this help · `q` quit |
+[b]Everywhere[/]
+  1 2 3 4    the Traffic, Keys, Routes and Policy tabs
+  c          review the pending edits: diff, policy check, commit
+  ctrl+r     refresh now     ?  this help     q  quit
+[b]Traffic[/]    p pause/resume   / filter   esc clear the filter
+[b]Keys[/]       n new   e edit   d disable/enable   r rotate
+[b]Routes[/]     n new route   t new tier   e edit the highlighted row
+[b]Policy[/]     s sync the gateway now   up/down: each commit's diff
+[b]Forms[/]      ctrl+s save   esc cancel   tab next field
+[b]Review[/]     ctrl+s commit   esc keep editing   ctrl+d discard
 
-| keys | in a tab |
-|---|---|
-| `p` `/` `esc` | Traffic: pause, filter, clear the filter |
-| `n` `e` `d` `r` | Keys: new, edit, disable/enable, rotate |
-| `n` `t` `e` | Routes: new route, new tier, edit the row |
-| `s` `enter` | Policy: sync the gateway now, read the diff |
+Filter: key:alice model:gpt-* status:5xx (globs; status takes 429, 4xx,
+ok, err); a bare word matches the key, model or provider.
 
-Filter: `key:alice model:gpt-* status:5xx` (globs; status takes 429, 4xx, ok, err); a bare
-word matches key, model or provider.
-
-Every edit is checked as `modelgate policy check` would before it can be committed; the
-review shows the diff and lets you commit on the watched ref or on a new branch for a pull
-request. A new key's secret is shown once, right after its commit.
+Every edit is checked as `modelgate policy check` would before it can be
+committed. Commit on the watched ref, or name a new branch for a pull
+request. A new key's secret is shown once, right after its commit.\
 """
 
 
@@ -36,9 +34,9 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help"):
-            yield Label("ModelGate terminal UI: help  (esc closes)", classes="dialog-title")
-            with VerticalScroll():
-                yield Markdown(HELP)
+            yield Label("ModelGate terminal UI: help", classes="dialog-title")
+            yield Static(HELP)
+        yield Footer()
 
     def action_close(self) -> None:
         self.dismiss(None)

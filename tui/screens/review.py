@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Markdown, Static
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Markdown, Static
 
 from policies.git_write import PushFailed
 from policies.problems import PolicyInvalid, PolicyRepoError, Problem
@@ -40,7 +40,7 @@ class ReviewScreen(ModalScreen[ReviewOutcome | None]):
     BINDINGS = [
         Binding("ctrl+s", "commit", "Commit"),
         Binding("escape", "keep", "Keep editing"),
-        Binding("ctrl+d", "discard", "Discard edits"),
+        Binding("ctrl+d", "discard", "Discard edits", priority=True),
     ]
 
     def __init__(self, draft: Draft, author: str, can_push: bool) -> None:
@@ -48,6 +48,8 @@ class ReviewScreen(ModalScreen[ReviewOutcome | None]):
         self.draft, self.author, self.can_push = draft, author, can_push
         self.problems: list[Problem] = []
         self.checked = False
+        self.committing = False
+        """While a commit runs the screen stays: its outcome (and secrets) must be seen."""
 
     def compose(self) -> ComposeResult:
         branch = self.draft.ref.removeprefix("refs/heads/")
@@ -72,12 +74,21 @@ class ReviewScreen(ModalScreen[ReviewOutcome | None]):
                     compact=True,
                 )
             with Horizontal(classes="buttons"):
-                yield Button("Commit  ctrl+s", variant="success", id="commit", disabled=True, compact=True)
-                yield Button("Keep editing  esc", id="keep", compact=True)
-                yield Button("Discard  ctrl+d", variant="error", id="discard", compact=True)
-                yield Checkbox("push to origin", value=False, id="push", disabled=not self.can_push, compact=True)
+                yield Button(
+                    "Commit ^s", variant="success", id="commit", disabled=True, compact=True
+                )
+                yield Button("Keep editing esc", id="keep", compact=True)
+                yield Button("Discard ^d", variant="error", id="discard", compact=True)
+                yield Checkbox(
+                    "push to origin",
+                    value=False,
+                    id="push",
+                    compact=True,
+                )
+        yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#push", Checkbox).display = self.can_push  # no origin: nothing to push
         self.query_one("#f-message", Input).focus()
         self._check()
 
@@ -109,7 +120,7 @@ class ReviewScreen(ModalScreen[ReviewOutcome | None]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#commit")
     def action_commit(self) -> None:
-        if not self.checked:
+        if not self.checked or self.committing:
             return
         if self.problems:
             self.app.bell()
@@ -122,14 +133,19 @@ class ReviewScreen(ModalScreen[ReviewOutcome | None]):
         author = self.query_one("#f-author", Input).value.strip()
         branch = self.query_one("#f-branch", Input).value.strip()
         push = self.query_one("#push", Checkbox).value
+        self.committing = True
         self._commit(message, author, branch, push)
 
     @on(Button.Pressed, "#keep")
     def action_keep(self) -> None:
-        self.dismiss(None)
+        if not self.committing:
+            self.dismiss(None)
 
     @on(Button.Pressed, "#discard")
     def action_discard(self) -> None:
+        if self.committing:
+            return
+
         def answered(yes: bool | None) -> None:
             if yes:
                 self.dismiss(ReviewOutcome(discarded=True))
@@ -139,6 +155,12 @@ class ReviewScreen(ModalScreen[ReviewOutcome | None]):
 
     @work(exclusive=True, group="review-commit")
     async def _commit(self, message: str, author: str, branch: str, push: bool) -> None:
+        try:
+            await self._commit_or_explain(message, author, branch, push)
+        finally:
+            self.committing = False
+
+    async def _commit_or_explain(self, message: str, author: str, branch: str, push: bool) -> None:
         draft = self.draft
         if not branch:
             moved = await asyncio.to_thread(draft.moved_to)

@@ -29,11 +29,25 @@ class RouteFormScreen(FormScreen):
         targets = ", ".join(_target_text(t) for t in route.targets) if route else None
         strategies = SuggestFromList(STRATEGIES)
         return [
-            ("name", field("f-name", self.route_name, "model name clients send, or a glob",
-                           disabled=bool(self.route_name))),
+            (
+                "name",
+                field(
+                    "f-name",
+                    self.route_name,
+                    "model name clients send, or a glob",
+                    disabled=bool(self.route_name),
+                ),
+            ),
             ("targets", field("f-targets", targets, "provider/model, ... (=weight for weighted)")),
-            ("strategy", field("f-strategy", route.strategy if route else None,
-                               "fallback | round-robin | weighted", suggester=strategies)),
+            (
+                "strategy",
+                field(
+                    "f-strategy",
+                    route.strategy if route else None,
+                    "fallback | round-robin | weighted",
+                    suggester=strategies,
+                ),
+            ),
         ]
 
     def build(self) -> Edit:
@@ -90,8 +104,12 @@ class TierFormScreen(FormScreen):
 
     def form_fields(self) -> list[tuple[str, Input]]:
         values = self.tier_limits.model_dump() if self.tier_limits else {}
-        rows = [("tier", field("f-name", self.tier_name, "e.g. standard",
-                               disabled=bool(self.tier_name)))]
+        rows = [
+            (
+                "tier",
+                field("f-name", self.tier_name, "e.g. standard", disabled=bool(self.tier_name)),
+            )
+        ]
         for name, label in LIMIT_FIELDS:
             rows.append((label, field(f"f-{name}", values.get(name), "empty: not limited")))
         return rows

@@ -8,12 +8,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Footer, Label, Static
 
 
 class SecretScreen(ModalScreen[None]):
     """Holds the only copy of the secret the UI keeps; dismissing it drops the secret."""
 
+    AUTO_FOCUS = "#done"
     BINDINGS = [
         Binding("c", "copy", "Copy"),
         Binding("enter,escape", "done", "Stored it"),
@@ -35,6 +36,7 @@ class SecretScreen(ModalScreen[None]):
             with Horizontal(classes="buttons"):
                 yield Button("Copy  c", variant="primary", id="copy", compact=True)
                 yield Button("I have stored it  enter", id="done", compact=True)
+        yield Footer()
 
     @on(Button.Pressed, "#copy")
     def action_copy(self) -> None:

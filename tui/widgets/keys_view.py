@@ -17,7 +17,8 @@ from tui import cells
 from tui.messages import EditRequested
 from tui.widgets.quota_bar import QUOTAS, QuotaBar
 
-COLUMNS = ("KEY", "STATE", "OWNER", "TIER", "MODELS", "EXPIRES", "TODAY")
+COLUMNS = ("KEY", "STATE", "TIER", "MODELS", "EXPIRES", "TOKENS TODAY", "OWNER")
+"""Owner last: at 80 columns it scrolls into view; the detail line shows it too."""
 
 
 class KeysView(Vertical):
@@ -101,11 +102,11 @@ class KeysView(Vertical):
             table.add_row(
                 key_id,
                 cells.key_state(key, use, today),
-                (key.owner if key else (use or {}).get("owner")) or "-",
                 (key.tier or "(default)") if key else "?",
-                cells.models_text(key.models) if key else "?",
+                cells.models_text(key.models)[:24] if key else "?",
                 _expires(key, use),
                 cells.bar(day.get("used", 0), day.get("limit"), 6) if use else Text("-"),
+                (key.owner if key else (use or {}).get("owner")) or "-",
                 key=key_id,
             )
         if table.row_count:
@@ -123,8 +124,11 @@ class KeysView(Vertical):
             title.update(Text(note, style="red" if self.policy_error else "dim"))
         else:
             key = self.key(key_id)
+            owner = key.owner if key else (use or {}).get("owner")
             text = Text(key_id, style="bold")
-            text.append(f"  limits: {cells.limits_text(key.limits) if key else '-'}")
+            text.append(f"  {owner or 'no owner'}")
+            if key is not None and key.limits is not None:
+                text.append(f"  own limits: {cells.limits_text(key.limits)}")
             if use is None:
                 text.append("  (no use reported: no gateway, or not applied yet)", style="dim")
             title.update(text)

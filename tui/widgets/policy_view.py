@@ -4,6 +4,7 @@ each commit's change in operators' words."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import DataTable, Markdown, Static
 
 from tui import cells
@@ -46,7 +48,9 @@ class PolicyView(Vertical):
             yield Markdown(id="commit-diff")
 
     def on_mount(self) -> None:
-        self.query_one("#history-table", DataTable).add_columns("", "COMMIT", "DATE", "AUTHOR", "MESSAGE")
+        self.query_one("#history-table", DataTable).add_columns(
+            "", "COMMIT", "DATE", "AUTHOR", "MESSAGE"
+        )
         self._draw_status()
         if self.repo is None:
             self.query_one("#commit-diff", Markdown).update(NO_REPO)
@@ -78,11 +82,17 @@ class PolicyView(Vertical):
     @work(thread=True, exclusive=True, group="commit-diff")
     def _load_diff(self, repo: Path, entry: HistoryEntry) -> None:
         text = commit_diff(repo, entry)
-        header = f"**{entry.subject}**  \n{entry.author}, {self._date(entry)}, `{entry.commit[:12]}`\n\n"
-        self.app.call_from_thread(self._show_diff, header + text)
+        when = self._date(entry)
+        header = f"**{entry.subject}**  \n{entry.author}, {when}, `{entry.commit[:12]}`\n\n"
+        self.post_message(self.DiffLoaded(header + text))
 
-    def _show_diff(self, markdown: str) -> None:
-        self.query_one("#commit-diff", Markdown).update(markdown)
+    @dataclass
+    class DiffLoaded(Message):
+        markdown: str
+
+    @on(DiffLoaded)
+    def _show_diff(self, message: DiffLoaded) -> None:
+        self.query_one("#commit-diff", Markdown).update(message.markdown)
 
     # drawing ------------------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ class RoutesView(VerticalScroll):
         yield Label("", id="routes-note")
 
     def on_mount(self) -> None:
-        self._table("routes").add_columns("ROUTE", "STRATEGY", "TARGETS", "STATE")
+        self._table("routes").add_columns("ROUTE", "STRATEGY", "STATE", "TARGETS")
         self._table("tiers").add_columns("TIER", "LIMITS", "KEYS")
         self._table("providers").add_columns("PROVIDER", "TYPE", "CREDENTIAL", "STATE")
         self._draw()
@@ -92,13 +92,13 @@ class RoutesView(VerticalScroll):
         unavailable = status.get("unavailable_routes") or {}
         routes = self._table("routes")
         routes.clear()
-        for name, route in (policy.routes.items() if policy else ()):
+        for name, route in policy.routes.items() if policy else ():
             why = unavailable.get(name)
             state = Text(str(why), style="red") if why else Text("ok", style="green")
-            routes.add_row(name, route.strategy, _targets(route), state, key=name)
+            routes.add_row(name, route.strategy, state, _targets(route), key=name)
         if policy is None:
             for name, why in sorted(unavailable.items()):
-                routes.add_row(name, "?", "?", Text(str(why), style="red"), key=name)
+                routes.add_row(name, "?", Text(str(why), style="red"), "?", key=name)
         tiers = self._table("tiers")
         tiers.clear()
         if policy is not None:
@@ -118,7 +118,7 @@ class RoutesView(VerticalScroll):
         table.clear()
         by_ref = {(s.get("provider"), s.get("credential")): s for s in states}
         shown: set[tuple[Any, Any]] = set()
-        for name, provider in (policy.providers.items() if policy else ()):
+        for name, provider in policy.providers.items() if policy else ():
             refs = [str(c) for c in provider.credentials] or ["(none)"]
             for index, ref in enumerate(refs):
                 shown.add((name, ref))
@@ -130,16 +130,16 @@ class RoutesView(VerticalScroll):
                     _credential_state(by_ref.get((name, ref))),
                     key=f"{name}\0{ref}",
                 )
-        for (name, ref), state in sorted(by_ref.items(), key=lambda item: str(item[0])):
-            if (name, ref) not in shown:  # without --repo, the gateway's view alone
-                table.add_row(str(name), "?", str(ref), _credential_state(state))
+        for pair, state in sorted(by_ref.items(), key=lambda item: str(item[0])):
+            if pair not in shown:  # without --repo, the gateway's view alone
+                table.add_row(str(pair[0]), "?", str(pair[1]), _credential_state(state))
 
 
 def _targets(route: Route) -> str:
     parts = []
     for target in route.targets:
         if isinstance(target, WeightedTarget):
-            parts.append(f"{target.target} ×{target.weight:g}")
+            parts.append(f"{target.target}={target.weight:g}")
         else:
             parts.append(target)
     return ", ".join(parts)

@@ -41,5 +41,5 @@ class StatusLine(Static):
         else:
             text.append("  read-only", style="dim")
         if s.pending:
-            text.append(f"  {s.pending} pending edit(s): c to commit", style="bold magenta")
+            text.append(f"  {s.pending} pending: c", style="bold magenta")
         self.update(text)

@@ -84,6 +84,8 @@ class TrafficView(Vertical):
     def show_feed(self, state: FeedState) -> None:
         self._feed = state
         self._draw_figures()
+        if not self.query_one("#traffic-table", DataTable).row_count:
+            self._draw_detail(None)
 
     @property
     def shown_records(self) -> list[RequestRecord]:

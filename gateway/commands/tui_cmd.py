@@ -1,0 +1,77 @@
+"""`modelgate tui`: the operators' terminal UI (the Textual app lives in the tui package)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], environ: Mapping[str, str]
+) -> None:
+    parser = sub.add_parser(
+        "tui",
+        help="the operators' terminal UI: live traffic, keys, routes, policy edits",
+        description=(
+            "Watch a gateway (--gateway, --admin-token) and edit its policy repository "
+            "(--repo). Either half works alone."
+        ),
+    )
+    parser.add_argument(
+        "--gateway",
+        default=environ.get("MG_GATEWAY_URL"),
+        metavar="URL",
+        help="the gateway to watch, e.g. http://127.0.0.1:18080 (or MG_GATEWAY_URL)",
+    )
+    parser.add_argument(
+        "--admin-token",
+        default=environ.get("MG_ADMIN_TOKEN"),
+        metavar="TOKEN",
+        help="an admin token from keys.yaml's admins (or MG_ADMIN_TOKEN)",
+    )
+    repo = environ.get("MG_POLICY_REPO")
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=Path(repo) if repo else None,
+        metavar="PATH",
+        help="the policy repository to edit (or MG_POLICY_REPO)",
+    )
+    parser.add_argument(
+        "--ref",
+        default=environ.get("MG_REF", "refs/heads/main"),
+        help="the watched ref, where commits go by default (refs/heads/main)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.gateway is None and args.repo is None:
+        print(
+            "modelgate tui: give --gateway URL (to watch), --repo PATH (to edit), or both",
+            file=sys.stderr,
+        )
+        return 2
+    if args.gateway is not None and not args.admin_token:
+        print(
+            "modelgate tui: watching a gateway needs an admin token: --admin-token TOKEN "
+            "or MG_ADMIN_TOKEN (`modelgate init` printed one)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.repo is not None and not args.repo.exists():
+        print(
+            f"modelgate tui: no policy repository at {args.repo}: "
+            f"create one with `modelgate init {args.repo}`",
+            file=sys.stderr,
+        )
+        return 2
+    from tui.app import ModelGateApp, TuiOptions  # Textual loads only for this command
+    from tui.client import AdminClient
+
+    client = AdminClient(args.gateway, args.admin_token) if args.gateway else None
+    options = TuiOptions(gateway=args.gateway, repo=args.repo, ref=args.ref)
+    ModelGateApp(options, client).run()
+    return 0
