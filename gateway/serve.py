@@ -21,6 +21,7 @@ from gateway.streaming import stream_error_event
 from gateway.translation import Translation
 from gateway.upstream.dispatch import ForwardHeaders, Opened
 from gateway.upstream.endpoints import FAMILY, Op
+from gateway.upstream.transport import read_body
 from gateway.usage.tokens import read_usage
 from policies.snapshot import ResolvedRoute, Target
 
@@ -121,7 +122,7 @@ async def serve_call(
     if not stream:
         try:
             async with asyncio.timeout_at(opened.deadline):
-                content = await upstream.aread()
+                content = await read_body(upstream)
         except (httpx.HTTPError, TimeoutError) as exc:
             raise UpstreamFailed(_broke_off(opened, route.model, exc, "its answer")) from None
         finally:
@@ -137,9 +138,9 @@ async def serve_call(
         ex.status = upstream.status_code
         if translation is not None:
             content = _translated_body(translation, parsed, route.model)
-        content_type = upstream.headers.get("content-type", JSON) if translation is None else JSON
+        # The answer parsed as JSON, so it is JSON, whatever the upstream called it.
         return HTTPResponse(
-            content, status=upstream.status_code, headers=headers, content_type=content_type
+            content, status=upstream.status_code, headers=headers, content_type=JSON
         )
     client = (
         None  # the pass-through hot path: bytes as they came

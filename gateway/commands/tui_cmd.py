@@ -29,7 +29,7 @@ def register(
         "--admin-token",
         default=environ.get("MG_ADMIN_TOKEN"),
         metavar="TOKEN",
-        help="an admin token from keys.yaml's admins (or MG_ADMIN_TOKEN)",
+        help="an admin token from keys.yaml's admins (MG_ADMIN_TOKEN keeps it out of ps)",
     )
     repo = environ.get("MG_POLICY_REPO")
     parser.add_argument(
@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from tui.client import AdminClient
 
     client = AdminClient(args.gateway, args.admin_token) if args.gateway else None
-    options = TuiOptions(gateway=args.gateway, repo=args.repo, ref=args.ref)
-    ModelGateApp(options, client).run()
-    return 0
+    options = TuiOptions(repo=args.repo, ref=args.ref)
+    app = ModelGateApp(options, client)
+    app.run()
+    return app.return_code or 0

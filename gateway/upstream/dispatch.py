@@ -19,6 +19,7 @@ enforced here until the headers and by the relay after them through `Opened.dead
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import random
@@ -98,7 +99,13 @@ def _transport_timeouts(provider: Provider, stream: bool) -> httpx.Timeout:
     # The transport's read timeout is the longest silence between two reads: a stream's idle
     # timeout; for a whole-body answer, the wait for its headers.
     read = provider.idle_timeout_s if stream else provider.first_byte_timeout_s
-    return httpx.Timeout(None, connect=provider.connect_timeout_s, read=read or provider.timeout_s)
+    return _timeout(provider.connect_timeout_s, read or provider.timeout_s)
+
+
+@functools.lru_cache(maxsize=256)
+def _timeout(connect: float, read: float) -> httpx.Timeout:
+    """One Timeout object per distinct pair (they are immutable; the transport caches by them)."""
+    return httpx.Timeout(None, connect=connect, read=read)
 
 
 class Dispatcher:

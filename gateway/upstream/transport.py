@@ -29,12 +29,13 @@ from typing import Any
 import aiohttp
 import httpx
 
-__all__ = ["AiohttpTransport", "UpstreamClient", "create_http_client"]
+__all__ = ["AiohttpTransport", "UpstreamClient", "create_http_client", "read_body"]
 
 DEFAULT_HEADERS = {"Accept-Encoding": "identity", "User-Agent": "modelgate"}
 # aiohttp adds these when absent; an executor that sends none means none.
 _SKIP_AUTO_HEADERS = frozenset({"User-Agent", "Content-Type"})
 _MAX_CACHED_URLS = 1024
+_FAST_BUILD_KWARGS = frozenset({"content", "headers", "timeout"})
 # Before these versions asyncio can leak aborted TLS transports unless aiohttp cleans them up
 # (cpython#118960); after them aiohttp warns when asked to.
 _SSL_TRANSPORTS_LEAK = sys.version_info < (3, 12, 8) or (3, 13, 0) <= sys.version_info < (3, 13, 1)
@@ -93,6 +94,7 @@ class UpstreamClient(httpx.AsyncClient):
         for name in ("Accept", "Connection"):
             self.headers.pop(name, None)  # HTTP/1.1 defaults; one header less per request
         self.headers.update(DEFAULT_HEADERS)
+        self._default_headers = {k.lower(): v for k, v in self.headers.items()}
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -110,7 +112,28 @@ class UpstreamClient(httpx.AsyncClient):
                     self._urls.clear()
                 parsed = self._urls[url] = httpx.URL(url)
             url = parsed
+        if kwargs.keys() <= _FAST_BUILD_KWARGS and url.is_absolute_url:
+            return self._build_plain(method, url, kwargs)
         return super().build_request(method, url, **kwargs)
+
+    def _build_plain(self, method: str, url: httpx.URL, kwargs: dict[str, Any]) -> httpx.Request:
+        """What httpx's build_request makes of an absolute URL, headers, content and timeout,
+        without its merging steps (no base URL, params or cookies to merge here)."""
+        headers = dict(self._default_headers)
+        for name, value in (kwargs.get("headers") or {}).items():
+            headers[name.lower()] = value
+        timeout = kwargs.get("timeout", httpx.USE_CLIENT_DEFAULT)
+        if timeout is httpx.USE_CLIENT_DEFAULT:
+            timeout = self.timeout
+        elif not isinstance(timeout, httpx.Timeout):
+            timeout = httpx.Timeout(timeout)
+        return httpx.Request(
+            method,
+            url,
+            headers=list(headers.items()),
+            content=kwargs.get("content"),
+            extensions={"timeout": timeout.as_dict()},
+        )
 
     async def send(
         self,
@@ -287,6 +310,30 @@ class _ResponseStream(httpx.AsyncByteStream):
         # A body received in full went back to the pool already (aiohttp releases it at EOF),
         # so this closes only a connection whose response was not finished.
         self._response.close()
+
+    async def read_all(self) -> bytes | None:
+        """The whole body in one read, or None when it must be decoded (httpx does that)."""
+        encoding = self._response.headers.get("Content-Encoding")
+        if encoding is not None and encoding.lower() != "identity":
+            return None
+        try:
+            return await self._response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _translate(exc, self._request) from None
+
+
+async def read_body(response: httpx.Response) -> bytes:
+    """`response.aread()`, minus httpx's decoder layers when the body came unencoded.
+
+    The engine asks upstreams for identity encoding, so on the hot path this is one aiohttp
+    read; other transports (tests' pytest-httpx) and encoded bodies take httpx's way.
+    """
+    stream = response.stream
+    if isinstance(stream, _ResponseStream):
+        body = await stream.read_all()
+        if body is not None:
+            return body
+    return await response.aread()
 
 
 def _translate(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
