@@ -53,16 +53,27 @@ def upstream_url(provider: Provider, op: Op, model: str, stream: bool) -> str:
         if op is not Op.CHAT:
             raise UnsupportedFeature(f"Anthropic providers do not offer {op.value}.")
         return f"{base}/v1/messages"
-    base = base.removesuffix("/v1beta").removesuffix("/v1")
+    return _gemini_url(base, op, model, stream)
+
+
+def _gemini_url(base: str, op: Op, model: str, stream: bool) -> str:
+    """Google AI (`.../v1beta/models/M:method`) or, for a base URL ending in
+    `/publishers/google`, Vertex AI (`.../publishers/google/models/M:method`)."""
+    vertex = base.endswith("/publishers/google")
+    root = base if vertex else base.removesuffix("/v1beta").removesuffix("/v1") + "/v1beta"
     if op is Op.EMBEDDINGS:
-        return f"{base}/v1beta/models/{model}:batchEmbedContents"
+        if vertex:
+            raise UnsupportedFeature(
+                "Vertex AI embeddings use its :predict method, which ModelGate does not speak."
+            )
+        return f"{root}/models/{model}:batchEmbedContents"
     if op is Op.COUNT_TOKENS:
-        return f"{base}/v1beta/models/{model}:countTokens"
+        return f"{root}/models/{model}:countTokens"
     if op is not Op.CHAT:
         raise UnsupportedFeature(f"Gemini providers do not offer {op.value}.")
     if stream:
-        return f"{base}/v1beta/models/{model}:streamGenerateContent?alt=sse"
-    return f"{base}/v1beta/models/{model}:generateContent"
+        return f"{root}/models/{model}:streamGenerateContent?alt=sse"
+    return f"{root}/models/{model}:generateContent"
 
 
 def _path(paths: dict[Op, str], op: Op, kind: str) -> str:
