@@ -44,8 +44,8 @@ APP_ONLY = {"show_tab", "review", "help", "quit", "refresh", "sync"}
 
 @dataclass(frozen=True)
 class TuiOptions:
-    gateway: str | None
     repo: Path | None
+    """The policy repository to edit; None watches only."""
     ref: str = "refs/heads/main"
     poll_s: float = 2.0
     """Seconds between polls of the gateway's status and usage."""
@@ -89,8 +89,9 @@ class ModelGateApp(App[None]):
 
     def compose(self) -> ComposeResult:
         self.traffic_view = TrafficView(self.tz, id="traffic-view")
-        self.keys_view = KeysView(self.today, id="keys-view")
-        self.routes_view = RoutesView(id="routes-view")
+        editable = self.options.repo is not None
+        self.keys_view = KeysView(self.today, editable=editable, id="keys-view")
+        self.routes_view = RoutesView(editable=editable, id="routes-view")
         self.policy_view = PolicyView(
             self.options.repo, self.options.ref, self.tz, id="policy-view"
         )
@@ -129,7 +130,7 @@ class ModelGateApp(App[None]):
     @property
     def alive(self) -> bool:
         """False once the app is shutting down (late timers and messages do nothing then)."""
-        return self.traffic_view.is_attached
+        return self.is_running and self.traffic_view.is_attached
 
     def _draw_status_line(self) -> None:
         if not self.alive:
@@ -184,6 +185,8 @@ class ModelGateApp(App[None]):
             return False  # a key pressed in a dialog must not act on the tabs behind it
         if action == "review":
             return self.edits.pending > 0
+        if action == "sync":
+            return self.client is not None
         return True
 
     async def action_quit(self) -> None:

@@ -65,8 +65,7 @@ class AdminClient:
             base_url=self.url,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=timeout_s,
-            transport=transport,
-            trust_env=False,  # loopback admin calls must not go through a proxy from the env
+            transport=transport,  # the environment's proxies and CA files apply (trust_env)
         )
 
     def __repr__(self) -> str:

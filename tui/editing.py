@@ -14,11 +14,11 @@ from policies.models import Policy
 from policies.problems import PolicyRepoError
 from tui import policy_ops
 from tui.messages import EditRequested
-from tui.policy_ops import Draft, Edit
+from tui.policy_ops import DEFAULT_TIER, Draft, Edit
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.key_form import KeyFormScreen
 from tui.screens.review import ReviewOutcome, ReviewScreen
-from tui.screens.route_forms import DEFAULT_TIER, RouteFormScreen, TierFormScreen
+from tui.screens.route_forms import RouteFormScreen, TierFormScreen
 from tui.screens.secret import SecretScreen
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class EditFlow:
 
     def add(self, edit: Edit) -> None:
         """Apply `edit` to the draft (in a worker: it reads the repository), then review."""
-        self.app.run_worker(self._add(edit), group="edit", exclusive=True)
+        self.app.run_worker(self._add(edit), group="edit")
 
     async def _add(self, edit: Edit) -> None:
         assert self.repo is not None

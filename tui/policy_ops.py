@@ -21,6 +21,9 @@ from policies.edit import CommitResult, EditConflict, EditRefused, PolicyEditor
 from policies.problems import PolicyRepoError, Problem
 from policies.repo import open_repo
 
+DEFAULT_TIER = "(default)"
+"""How the UI names limits.yaml's `default` among the tiers."""
+
 EditFn = Callable[[PolicyEditor], str | None]
 """Applies one edit; returns a new secret when it made one."""
 

@@ -34,7 +34,7 @@ def make_app(
     """The app as `modelgate tui --gateway URL --admin-token T --repo PATH` starts it."""
     client = AdminClient(d.gateway.url, d.keys["admin"]) if d is not None and gateway else None
     repo_path = repo if repo is not None else (d.repo.path if d and with_repo else None)
-    options = TuiOptions(gateway=client.url if client else None, repo=repo_path, **FAST)
+    options = TuiOptions(repo=repo_path, **FAST)
     return ModelGateApp(options, client, **kwargs)
 
 

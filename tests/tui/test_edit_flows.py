@@ -12,8 +12,9 @@ from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input
 
 from tests.support.policy_repo import PolicyRepo
-from tests.tui.conftest import fill, make_app, wait_until
+from tests.tui.conftest import fill, make_app, screen_text, wait_until
 from tui.app import ModelGateApp
+from tui.messages import EditRequested
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.review import ReviewScreen
 from tui.screens.route_forms import RouteFormScreen, TierFormScreen
@@ -50,6 +51,13 @@ async def test_disable_then_rotate_a_key(edit_repo: PolicyRepo) -> None:
         assert "disabled: true" in edit_repo.git("show", "HEAD:keys.yaml")
         assert edit_repo.git("log", "-1", "--format=%s") == "tui: disable key bob"
         await wait_until(pilot, lambda: app.keys_view.key("bob").disabled, "bob disabled")  # type: ignore[union-attr]
+        before = edit_repo.head()
+        await pilot.press("d")  # and enable again
+        await reviewed(pilot, app)
+        await pilot.press("ctrl+s")
+        await committed(pilot, app, edit_repo, before)
+        assert "disabled" not in edit_repo.git("show", "HEAD:keys.yaml")
+        assert edit_repo.git("log", "-1", "--format=%s") == "tui: enable key bob"
 
         old_hash = edit_repo.git("show", "HEAD:keys.yaml")
         before = edit_repo.head()
@@ -163,8 +171,12 @@ async def test_commit_on_a_new_branch_and_push_it(edit_repo: PolicyRepo, origin:
 async def test_watch_only_refuses_edits() -> None:
     app = make_app()  # no repository: watch-only (here without a gateway either)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("2", "n")
-        assert not isinstance(app.screen, ReviewScreen)
-        notes = [n.message for n in app._notifications]
-        assert any("--repo PATH" in n for n in notes)
+        await pilot.press("2", "n", "e", "d", "r", "3", "n", "t", "e")
+        assert app.screen is app.screen_stack[0]  # no form, no question opened
+        assert app.edits.draft is None
         assert "read-only" in str(app.query_one("#status-line").render())
+        footer = screen_text(app).splitlines()[-1]
+        assert "New route" not in footer and "Edit" not in footer and "Help" in footer
+        app.post_message(EditRequested("key.create"))  # even when asked directly
+        await pilot.pause()
+        assert any("--repo PATH" in n.message for n in app._notifications)

@@ -235,7 +235,7 @@ def fixed_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PolicyRepo:
 
 
 def fixed_app(repo: PolicyRepo) -> ModelGateApp:
-    options = TuiOptions(gateway="http://gateway.test", repo=repo.path, poll_s=60, repo_poll_s=60)
+    options = TuiOptions(repo=repo.path, poll_s=60, repo_poll_s=60)
     return ModelGateApp(
         options, CannedAdmin(repo.head()), clock=lambda: NOW, tz=dt.UTC, today=TODAY
     )
@@ -281,3 +281,15 @@ async def test_edit_form_and_review(fixed_repo: PolicyRepo) -> None:
         await wait_until(pilot, lambda: review.checked, "the check")
         await pilot.pause()
         assert_snapshot(app, "review")
+
+
+async def test_watch_only(fixed_repo: PolicyRepo) -> None:
+    """Without --repo: keys from the gateway's usage alone, and no editing."""
+    options = TuiOptions(repo=None, poll_s=60)
+    client = CannedAdmin(fixed_repo.head())
+    app = ModelGateApp(options, client, clock=lambda: NOW, tz=dt.UTC, today=TODAY)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.keys_view.usage, "usage")
+        await pilot.press("2")
+        await pilot.pause()
+        assert_snapshot(app, "keys_watch_only")

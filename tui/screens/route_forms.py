@@ -9,11 +9,10 @@ from textual.widgets import Input
 
 from policies.models import Limits, Route, WeightedTarget
 from tui import policy_ops
-from tui.policy_ops import Edit
+from tui.policy_ops import DEFAULT_TIER, Edit
 from tui.screens.form import LIMIT_FIELDS, FormScreen, field
 
 STRATEGIES = ("fallback", "round-robin", "weighted")
-DEFAULT_TIER = "(default)"
 
 
 class RouteFormScreen(FormScreen):

@@ -31,9 +31,13 @@ class KeysView(Vertical):
         Binding("r", "request('key.rotate')", "Rotate"),
     ]
 
-    def __init__(self, today: dt.date | None = None, *, id: str | None = None) -> None:
+    def __init__(
+        self, today: dt.date | None = None, *, editable: bool = True, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
         self.today = today
+        self.editable = editable
+        """False without a repository: the edit bindings are hidden."""
         self.policy: Policy | None = None
         self.policy_error: str | None = None
         self.usage: dict[str, dict[str, Any]] = {}
@@ -72,6 +76,9 @@ class KeysView(Vertical):
         return next((k for k in self.policy.keys if k.id == key_id), None)
 
     # actions ------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.editable or action != "request"
 
     def action_request(self, action: str) -> None:
         subject = None if action == "key.create" else self._selected

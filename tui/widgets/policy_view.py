@@ -92,7 +92,8 @@ class PolicyView(Vertical):
 
     @on(DiffLoaded)
     def _show_diff(self, message: DiffLoaded) -> None:
-        self.query_one("#commit-diff", Markdown).update(message.markdown)
+        if self.app.is_running:  # not while the app shuts down
+            self.query_one("#commit-diff", Markdown).update(message.markdown)
 
     # drawing ------------------------------------------------------------------------------
 
@@ -114,7 +115,8 @@ class PolicyView(Vertical):
             if policy.get("applied_at"):
                 text.append(f"  at {policy['applied_at']}")
         if self.repo is not None:
-            marker = "" if self.head is None or self.head == self._applied() else "  (not applied)"
+            applied = self._applied()
+            marker = "  (not applied)" if applied and self.head and self.head != applied else ""
             text.append(f"\n{self.ref} at {cells.short(self.head, 12)}{marker}")
         if policy.get("rejected_commit"):
             text.append(f"\nrejected {cells.short(policy['rejected_commit'], 12)}: ", "bold red")

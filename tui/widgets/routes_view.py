@@ -17,8 +17,7 @@ from textual.widgets import DataTable, Label
 from policies.models import Policy, Route, WeightedTarget
 from tui import cells
 from tui.messages import EditRequested
-
-DEFAULT_TIER = "(default)"
+from tui.policy_ops import DEFAULT_TIER
 
 
 class RoutesView(VerticalScroll):
@@ -30,8 +29,10 @@ class RoutesView(VerticalScroll):
         Binding("e", "edit", "Edit"),
     ]
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, editable: bool = True, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.editable = editable
+        """False without a repository: the edit bindings are hidden."""
         self.policy: Policy | None = None
         self.status: dict[str, Any] | None = None
 
@@ -62,6 +63,9 @@ class RoutesView(VerticalScroll):
         self._draw()
 
     # actions ------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.editable or action not in ("new_route", "new_tier", "edit")
 
     def action_new_route(self) -> None:
         self.post_message(EditRequested("route.create"))
