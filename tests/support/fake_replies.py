@@ -11,33 +11,34 @@ from __future__ import annotations
 import base64
 import json
 import struct
-from dataclasses import dataclass
 from typing import Any
 
-PROMPT_TOKENS = 11
-COMPLETION_TOKENS = 7
-TEXT_PIECES = ["Hello", " from", " the", " fake", " upstream", ".", ""]
-TOOL_ARGS = '{"city": "Paris"}'
-EMBEDDING = [0.25, -0.5, 0.125]
-THINKING_PIECES = ["Let me think", " about this."]
-THINKING_SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds+Sig/Ff=="
+from tests.support.fake_gemini import gemini_reply
+from tests.support.fake_wire import (
+    COMPLETION_TOKENS,
+    EMBEDDING,
+    PROMPT_TOKENS,
+    TEXT_PIECES,
+    THINKING_PIECES,
+    THINKING_SIGNATURE,
+    TOOL_ARGS,
+    Reply,
+    _sse,
+    text_of,
+)
 
-
-@dataclass
-class Reply:
-    body: dict[str, Any] | None = None
-    events: list[bytes] | None = None
-
-
-def text_of(chunks: int) -> list[str]:
-    pieces = [p for p in TEXT_PIECES if p][: max(1, chunks)]
-    return pieces
-
-
-def _sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
-    payload = data if isinstance(data, str) else json.dumps(data)
-    head = f"event: {event}\n" if event else ""
-    return f"{head}data: {payload}\n\n".encode()
+__all__ = [
+    "COMPLETION_TOKENS",
+    "EMBEDDING",
+    "PROMPT_TOKENS",
+    "TEXT_PIECES",
+    "THINKING_PIECES",
+    "THINKING_SIGNATURE",
+    "TOOL_ARGS",
+    "Reply",
+    "reply_for",
+    "text_of",
+]
 
 
 def reply_for(path: str, body: dict[str, Any], chunks: int) -> Reply:
@@ -59,7 +60,7 @@ def reply_for(path: str, body: dict[str, Any], chunks: int) -> Reply:
     if path.endswith(":embedContent"):
         return Reply({"embedding": {"values": EMBEDDING}})
     if ":streamGenerateContent" in path or ":generateContent" in path:
-        return _gemini(path, body, chunks)
+        return gemini_reply(path, body, chunks)
     return Reply({"error": {"message": f"fake upstream has no {path}"}})
 
 
@@ -381,80 +382,4 @@ def _anthropic(body: dict[str, Any], chunks: int) -> Reply:
         )
     )
     events.append(_sse({"type": "message_stop"}, "message_stop"))
-    return Reply(events=events)
-
-
-# Gemini ------------------------------------------------------------------------------------
-def _gemini_wants_tool(body: dict[str, Any]) -> str | None:
-    declarations = [d for t in body.get("tools") or [] for d in t.get("functionDeclarations", [])]
-    contents = body.get("contents") or []
-    if not declarations:
-        return None
-    parts = contents[-1].get("parts", []) if contents else []
-    if any("functionResponse" in p for p in parts):
-        return None
-    return str(declarations[0]["name"])
-
-
-def _gemini(path: str, body: dict[str, Any], chunks: int) -> Reply:
-    model = path.rsplit("/", 1)[-1].split(":", 1)[0]
-    tool = _gemini_wants_tool(body)
-    usage = {
-        "promptTokenCount": PROMPT_TOKENS,
-        "candidatesTokenCount": COMPLETION_TOKENS,
-        "totalTokenCount": PROMPT_TOKENS + COMPLETION_TOKENS,
-    }
-
-    def candidate(parts: list[dict[str, Any]], finish: str | None) -> dict[str, Any]:
-        out: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
-        if finish:
-            out["finishReason"] = finish
-        return out
-
-    if ":generateContent" in path:
-        parts = (
-            [{"functionCall": {"name": tool, "args": json.loads(TOOL_ARGS)}}]
-            if tool
-            else [{"text": "".join(text_of(chunks))}]
-        )
-        return Reply(
-            {
-                "candidates": [candidate(parts, "STOP")],
-                "usageMetadata": usage,
-                "modelVersion": model,
-                "responseId": "fake-response",
-            }
-        )
-    if tool:
-        return Reply(
-            events=[
-                _sse(
-                    {
-                        "candidates": [
-                            candidate(
-                                [{"functionCall": {"name": tool, "args": json.loads(TOOL_ARGS)}}],
-                                "STOP",
-                            )
-                        ],
-                        "usageMetadata": usage,
-                        "modelVersion": model,
-                    }
-                )
-            ]
-        )
-    pieces = text_of(chunks)
-    events = []
-    for index, piece in enumerate(pieces):
-        last = index == len(pieces) - 1
-        events.append(
-            _sse(
-                {
-                    "candidates": [candidate([{"text": piece}], "STOP" if last else None)],
-                    "usageMetadata": usage
-                    if last
-                    else {"promptTokenCount": PROMPT_TOKENS, "totalTokenCount": PROMPT_TOKENS},
-                    "modelVersion": model,
-                }
-            )
-        )
     return Reply(events=events)
