@@ -9,15 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Protocol
 
 from gateway.errors import Forbidden, Unauthenticated
 from policies.snapshot import AdminPrincipal, Principal, Snapshot
-
-
-class HasHeadersAndArgs(Protocol):
-    @property
-    def headers(self) -> object: ...
 
 
 def presented_key(headers: object, query_key: str | None) -> str | None:

@@ -19,6 +19,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from gateway.usage.sqlite_wal import open_wal
+
 log = logging.getLogger("modelgate.requests")
 
 DEFAULT_FILE = "requests.sqlite3"
@@ -76,17 +78,7 @@ def row_of(event: dict[str, Any]) -> Row:
 
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating) the request log in WAL mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=5000")  # other workers share the file
-        db.executescript(_SCHEMA)
-    except sqlite3.Error:
-        db.close()
-        raise
-    return db
+    return open_wal(path, _SCHEMA)
 
 
 class RequestLog:

@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.usage.sqlite_wal import open_wal
+
 log = logging.getLogger("modelgate.usage")
 
 DEFAULT_FILE = "usage.sqlite3"
@@ -79,17 +81,7 @@ class UsageStore:
 
     def open(self) -> None:
         """Create or open the database and start the background writer."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=5000")  # other workers share the file
-            db.executescript(_SCHEMA)
-        except sqlite3.Error:
-            db.close()
-            raise
-        self._db = db
+        self._db = open_wal(self.path, _SCHEMA)
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._write_periodically, name="modelgate-usage-writer", daemon=True
