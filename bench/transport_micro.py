@@ -32,7 +32,7 @@ import uvloop
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from gateway.upstream.transport import AiohttpTransport, create_http_client  # noqa: E402
+from gateway.upstream.transport import Http1Transport, create_http_client  # noqa: E402
 
 BODY = {
     "nonstream": b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello."}]}',
@@ -80,7 +80,7 @@ async def make_candidate(name: str, url: str, stack: AsyncExitStack) -> OneReque
         )
     elif name == "ours-transport":
         # Our transport under a stock httpx.AsyncClient: what the client subclass saves.
-        client = httpx.AsyncClient(transport=AiohttpTransport(), timeout=httpx.Timeout(None))
+        client = httpx.AsyncClient(transport=Http1Transport(), timeout=httpx.Timeout(None))
     elif name == "ours":
         client = create_http_client()
     else:

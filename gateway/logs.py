@@ -14,6 +14,7 @@ import logging.handlers
 import os
 import queue
 import re
+import string
 import sys
 import time
 from typing import Any
@@ -26,17 +27,22 @@ QUEUE_SIZE = 10_000
 _CLIENT_KEY = re.compile(r"mg-[A-Za-z0-9_-]{16,}")
 _SHA256_HEX = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")
 _URL_PASSWORD = re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)")
+# Hex digits to "1", anything else to "0": a line holds no SHA-256 digest unless its mask
+# holds 64 ones in a row, which a byte search finds 20 times faster than the regex.
+_HEX_MASK = bytes(0x31 if chr(i) in string.hexdigits else 0x30 for i in range(256))
+_HEX_RUN = b"1" * 64
 
 
 def redact(line: str) -> str:
     """Mask client keys, SHA-256 digests and URL passwords in a finished log line.
 
-    Each pattern is searched separately (and two only when a cheap test says they may be
-    there): one combined pattern costs several times more per line.
+    Each pattern is searched separately, and only when a cheap test says it may be there:
+    one combined pattern costs several times more per line.
     """
     if "mg-" in line:
         line = _CLIENT_KEY.sub("mg-[redacted]", line)
-    line = _SHA256_HEX.sub("[redacted-sha256]", line)
+    if _HEX_RUN in line.encode("utf-8", "surrogatepass").translate(_HEX_MASK):
+        line = _SHA256_HEX.sub("[redacted-sha256]", line)
     if "@" in line:
         line = _URL_PASSWORD.sub("[redacted]", line)
     return line
@@ -89,7 +95,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         batch = record.__dict__.get(ACCESS_BATCH)
         if batch is not None:
-            return "\n".join(self._access_line(record.name, event) for event in batch)
+            return redact("\n".join(self._access_line(record.name, event) for event in batch))
         data: dict[str, Any] = {
             "ts": round(record.created, 3),
             "level": record.levelname.lower(),
@@ -111,14 +117,14 @@ class JsonFormatter(logging.Formatter):
             "msg": "request finished",
             **access_fields(event),
         }
-        return redact(orjson.dumps(data).decode())
+        return orjson.dumps(data).decode()
 
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         batch = record.__dict__.get(ACCESS_BATCH)
         if batch is not None:
-            return "\n".join(self._access_line(record.name, event) for event in batch)
+            return redact("\n".join(self._access_line(record.name, event) for event in batch))
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         extra = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD)
         line = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
@@ -133,7 +139,7 @@ class TextFormatter(logging.Formatter):
     def _access_line(logger: str, event: dict[str, Any]) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event["ts"]))
         extra = " ".join(f"{k}={v}" for k, v in access_fields(event).items())
-        return redact(f"{stamp} INFO    {logger}: request finished [{extra}]")
+        return f"{stamp} INFO    {logger}: request finished [{extra}]"
 
 
 class _DroppingQueueHandler(logging.handlers.QueueHandler):

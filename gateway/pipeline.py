@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -129,7 +130,9 @@ async def run(
         return error_response(err, endpoint.protocol, ex.request_id, commit, extra)
     finally:
         await ex.settle_now()
-        state.recorder.record(ex)
+        # Recorded on the loop's next turn: after Sanic has written a whole-body response,
+        # so recording is not part of the latency the client sees.
+        asyncio.get_running_loop().call_soon(state.recorder.record, ex)
 
 
 def _settler(limiter: Limiter, admission: Admission, ex: Exchange) -> Callable[[], Awaitable[None]]:

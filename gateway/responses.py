@@ -81,6 +81,9 @@ def protocol_of_path(path: str, headers: Any, args: Any) -> Protocol:
         return Protocol.ANTHROPIC
     if path.startswith("/v1beta/") or ":" in path.rsplit("/", 1)[-1]:
         return Protocol.GEMINI
-    if path.startswith("/v1/models") and (headers.get("x-goog-api-key") or args.get("key")):
-        return Protocol.GEMINI
+    if path.startswith("/v1/models"):
+        if headers.get("x-goog-api-key") or args.get("key"):
+            return Protocol.GEMINI
+        if headers.get("anthropic-version"):
+            return Protocol.ANTHROPIC
     return Protocol.OPENAI

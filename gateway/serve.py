@@ -121,8 +121,7 @@ async def serve_call(
     translation = bodies.translation
     if not stream:
         try:
-            async with asyncio.timeout_at(opened.deadline):
-                content = await read_body(upstream)
+            content = await read_body(upstream, opened.deadline)
         except (httpx.HTTPError, TimeoutError) as exc:
             raise UpstreamFailed(_broke_off(opened, route.model, exc, "its answer")) from None
         finally:

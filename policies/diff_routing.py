@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policies.diff_words import Change, code, codes, from_to
+from policies.diff_words import Change, code, codes, from_to, num
 from policies.models import Provider, Route, WeightedTarget
+
+DEADLINE: float = Route.model_fields["deadline_s"].default
+"""A route's deadline when it sets none (a new route mentions its own only if different)."""
 
 
 def route_changes(old: dict[str, Route], new: dict[str, Route]) -> Iterator[Change]:
@@ -14,7 +17,9 @@ def route_changes(old: dict[str, Route], new: dict[str, Route]) -> Iterator[Chan
         label = f"Route {code(name)}"
         if was is None and now is not None:
             text = f"**Added** route {code(name)} → {_targets(now)}"
-            text += f" ({now.strategy})." if len(now.targets) > 1 else "."
+            notes: list[str] = [now.strategy] if len(now.targets) > 1 else []
+            notes += [f"deadline {num(now.deadline_s)} s"] if now.deadline_s != DEADLINE else []
+            text += f" ({', '.join(notes)})." if notes else "."
             yield Change("Routes", name, "route added", text)
         elif now is None:
             yield Change("Routes", name, "route removed", f"**Removed** route {code(name)}.")
@@ -52,6 +57,13 @@ def _route_changes(name: str, label: str, was: Route, now: Route) -> Iterator[Ch
             name,
             "route changed",
             f"{label}: strategy {from_to(was.strategy, now.strategy)}.",
+        )
+    if was.deadline_s != now.deadline_s:
+        yield Change(
+            "Routes",
+            name,
+            "route changed",
+            f"{label}: deadline (s) {from_to(was.deadline_s, now.deadline_s)}.",
         )
 
 

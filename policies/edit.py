@@ -15,10 +15,11 @@ Secrets are returned once and never stored: only their hashes enter the files.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from dulwich.objects import Commit, ObjectID
 from dulwich.repo import Repo
@@ -34,17 +35,28 @@ from policies.problems import PolicyInvalid, PolicyRepoError, Problem
 from policies.repo import open_repo
 
 __all__ = [
+    "KEEP",
     "CommitResult",
     "EditConflict",
     "EditFailed",
     "EditRefused",
     "PolicyEditor",
     "PolicyInvalid",
+    "Unchanged",
 ]
 
 MAX_RETRIES = 5
 LIMIT_FIELDS = ("rpm", "tpm", "max_concurrency", "tokens_per_day", "tokens_per_month")
 KEY_FIELDS = ("owner", "description", "models", "tier", "limits", "expires", "disabled")
+
+
+class Unchanged(Enum):
+    """The default of an optional edit argument: leave that field as the file has it."""
+
+    KEEP = "keep"
+
+
+KEEP: Final = Unchanged.KEEP
 
 
 class EditConflict(PolicyRepoError):
@@ -206,15 +218,25 @@ class PolicyEditor:
     def set_route(
         self,
         name: str,
-        targets: list[str] | list[dict[str, Any]],
-        strategy: str | None = None,
-        description: str | None = None,
+        targets: Sequence[str | dict[str, Any]] | Unchanged = KEEP,
+        strategy: str | Unchanged | None = KEEP,
+        description: str | Unchanged | None = KEEP,
+        deadline_s: float | Unchanged | None = KEEP,
     ) -> None:
-        """Create or replace a route."""
-        route: dict[str, Any] = {"targets": list(targets)}
-        route |= {"strategy": strategy} if strategy else {}
-        route |= {"description": description} if description else {}
-        self._run(f"set route {name}", lambda: self._files.set_route(name, route))
+        """Create a route, or change the given fields of an existing one.
+
+        A field left out keeps its value (other fields in the file too); None removes it,
+        which means its default. A new route needs `targets`.
+        """
+        given = {
+            "targets": targets if targets is KEEP else list(targets),
+            "strategy": strategy or None,
+            "description": description or None,
+            "deadline_s": deadline_s,
+        }
+        # `...` is EditedFiles' "remove this field".
+        changes = {k: ... if v is None else v for k, v in given.items() if v is not KEEP}
+        self._run(f"set route {name}", lambda: self._files.set_route(name, changes))
 
     def remove_route(self, name: str) -> None:
         self._run(f"remove route {name}", lambda: self._files.set_route(name, None))

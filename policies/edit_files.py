@@ -97,14 +97,25 @@ class EditedFiles:
         old = existing if isinstance(existing, dict) else {}
         self._edit(path, "set", where, {**dict.fromkeys(old, ...), **limits} or {})
 
-    def set_route(self, name: str, route: dict[str, Any] | None) -> None:
+    def set_route(self, name: str, fields: dict[str, Any] | None) -> None:
+        """Set the given fields of a route (`...` removes one), keeping the others; a new
+        route is created and needs `targets`. None removes the route."""
         path = self._role("routes") or "routes.yaml"
-        if route is None:
+        if fields is None:
             self._edit(path, "delete", ["routes", name], None)
             return
         existing = _walk(_load(self._text(path)), ["routes", name])
-        old = existing if isinstance(existing, dict) else {}
-        self._edit(path, "set", ["routes", name], {**dict.fromkeys(old, ...), **route})
+        if isinstance(existing, dict):
+            if fields:  # setting an empty mapping would replace the route, not merge into it
+                self._edit(path, "set", ["routes", name], fields)
+            return
+        new = {field: value for field, value in fields.items() if value is not ...}
+        if "targets" not in new:
+            raise EditRefused(
+                f"there is no route '{name}' to change: give targets to create it "
+                "(e.g. openai/gpt-4o-mini)"
+            )
+        self._edit(path, "set", ["routes", name], new)
 
     # internals ----------------------------------------------------------------------------
 

@@ -191,7 +191,7 @@ def set_route(
     strategy: str | None,
     description: str | None = None,
 ) -> Edit:
-    """Create or replace a route (fields other than these are dropped by PolicyEditor)."""
+    """Create a route, or set these fields of one (its other fields, deadline_s included, stay)."""
 
     def apply(editor: PolicyEditor) -> None:
         editor.set_route(name, targets, strategy, description)

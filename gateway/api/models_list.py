@@ -1,4 +1,8 @@
-"""Model lists: exactly the routes the calling key may use, in OpenAI's or Gemini's shape.
+"""Model lists: exactly the routes the calling key may use, in the caller's protocol's shape.
+
+The shape follows the caller's SDK: Gemini's when the key came Gemini-style (x-goog-api-key
+or ?key=), Anthropic's when the request carries `anthropic-version` (every Anthropic SDK
+sends it), OpenAI's otherwise.
 
 A route none of whose targets has a usable credential right now (all refused by the
 upstream, or unresolvable) is left out, and GET of it is a 404; /admin/api/status names it
@@ -11,6 +15,7 @@ from typing import Any
 
 from sanic import HTTPResponse, Request
 
+from gateway.api.anthropic_models import model_info, model_page
 from gateway.auth import authenticate, presented_key
 from gateway.errors import GatewayError, NotFound, Protocol
 from gateway.pipeline import NotReady
@@ -20,8 +25,12 @@ from gateway.upstream.availability import route_unusable
 from policies.snapshot import Principal, Snapshot
 
 
-def _is_gemini_style(request: Request) -> bool:
-    return bool(request.headers.get("x-goog-api-key") or request.args.get("key"))
+def _protocol_of(request: Request) -> Protocol:
+    if request.headers.get("x-goog-api-key") or request.args.get("key"):
+        return Protocol.GEMINI
+    if request.headers.get("anthropic-version"):
+        return Protocol.ANTHROPIC
+    return Protocol.OPENAI
 
 
 def _openai_model(name: str) -> dict[str, Any]:
@@ -47,20 +56,22 @@ def _principal(request: Request) -> tuple[Snapshot, Principal]:
 
 
 def list_models(request: Request, protocol: Protocol | None = None) -> HTTPResponse:
-    protocol = protocol or (Protocol.GEMINI if _is_gemini_style(request) else Protocol.OPENAI)
+    protocol = protocol or _protocol_of(request)
     rid = request_id_of(request)
     snapshot = request.app.ctx.state.policy.snapshot
     commit = snapshot.commit if snapshot else None
     try:
         snapshot, principal = _principal(request)
+        pools = request.app.ctx.state.pools
+        names = [
+            name
+            for name in snapshot.route_names_for(principal)
+            if route_unusable(snapshot, snapshot.exact_routes[name], pools) is None
+        ]
+        if protocol is Protocol.ANTHROPIC:
+            return json_response(model_page(names, request.args), rid, commit)
     except GatewayError as err:
         return error_response(err, protocol, rid, commit)
-    pools = request.app.ctx.state.pools
-    names = [
-        name
-        for name in snapshot.route_names_for(principal)
-        if route_unusable(snapshot, snapshot.exact_routes[name], pools) is None
-    ]
     if protocol is Protocol.GEMINI:
         return json_response({"models": [_gemini_model(n) for n in names]}, rid, commit)
     data = {"object": "list", "data": [_openai_model(n) for n in names]}
@@ -68,7 +79,7 @@ def list_models(request: Request, protocol: Protocol | None = None) -> HTTPRespo
 
 
 def show_model(request: Request, model_id: str, protocol: Protocol | None = None) -> HTTPResponse:
-    protocol = protocol or (Protocol.GEMINI if _is_gemini_style(request) else Protocol.OPENAI)
+    protocol = protocol or _protocol_of(request)
     model_id = model_id.removeprefix("models/")
     rid = request_id_of(request)
     snapshot = request.app.ctx.state.policy.snapshot
@@ -86,4 +97,6 @@ def show_model(request: Request, model_id: str, protocol: Protocol | None = None
         return error_response(err, protocol, rid, commit)
     if protocol is Protocol.GEMINI:
         return json_response(_gemini_model(model_id), rid, commit)
+    if protocol is Protocol.ANTHROPIC:
+        return json_response(model_info(model_id), rid, commit)
     return json_response(_openai_model(model_id), rid, commit)

@@ -6,6 +6,11 @@ Header meanings (OpenAI's names):
   x-ratelimit-reset-requests      time until the oldest counted request leaves the window,
                                   i.e. until `remaining` next grows ("0s" if none is counted)
 and the same for tokens (tpm; the window holds settled tokens plus in-flight reservations).
+
+Every 429 carries the request trio, whatever limits the key has (the contract promises it).
+A key without rpm has no request window to report, so its 429 states the refusal itself:
+remaining 0, reset the same wait as Retry-After, and as limit the refusing limit when that
+counts requests (max_concurrency), else 0 (no request is admitted until the reset).
 """
 
 from __future__ import annotations
@@ -65,6 +70,16 @@ def add_window_headers(
     headers[reset_name] = format_duration(WINDOW_S if math.isinf(reset_s) else reset_s)
 
 
+def _refusal_request_trio(headers: dict[str, str], limit: int, wait_s: float) -> None:
+    """The request trio of a 429 to a key without rpm (a key with rpm has its window's)."""
+    if _REQUEST_HEADERS[0] in headers:
+        return
+    limit_name, remaining_name, reset_name = _REQUEST_HEADERS
+    headers[limit_name] = str(limit)
+    headers[remaining_name] = "0"
+    headers[reset_name] = format_duration(WINDOW_S if math.isinf(wait_s) else wait_s)
+
+
 def rpm_exceeded(key_id: str, rpm: int, wait_s: float, headers: dict[str, str]) -> RateLimited:
     headers["Retry-After"] = retry_after(wait_s)
     return RateLimited(
@@ -79,6 +94,7 @@ def tpm_exceeded(
 ) -> RateLimited:
     if estimate > tpm:
         headers["Retry-After"] = retry_after(WINDOW_S)
+        _refusal_request_trio(headers, 0, WINDOW_S)
         return RateLimited(
             f"This request (about {estimate} prompt tokens) is larger than the {tpm} tokens "
             f"per minute allowed for key '{key_id}'. Send a shorter request or ask an "
@@ -86,6 +102,7 @@ def tpm_exceeded(
             headers=headers,
         )
     headers["Retry-After"] = retry_after(wait_s)
+    _refusal_request_trio(headers, 0, wait_s)
     return RateLimited(
         f"Rate limit reached for key '{key_id}': {tpm} tokens per minute. Retry after "
         f"{headers['Retry-After']} s, or ask an operator for a higher tpm limit.",
@@ -97,9 +114,7 @@ def concurrency_exceeded(
     key_id: str, max_concurrency: int, rpm_set: bool, headers: dict[str, str]
 ) -> RateLimited:
     if not rpm_set:  # a 429 always names the request limit that was hit
-        headers["x-ratelimit-limit-requests"] = str(max_concurrency)
-        headers["x-ratelimit-remaining-requests"] = "0"
-        headers["x-ratelimit-reset-requests"] = "1s"
+        _refusal_request_trio(headers, max_concurrency, 1)
     headers["Retry-After"] = "1"
     return RateLimited(
         f"Too many concurrent requests for key '{key_id}': at most {max_concurrency} at "
@@ -113,6 +128,7 @@ def quota_exhausted(
 ) -> QuotaExhausted:
     """period: "day" or "month"."""
     headers["Retry-After"] = retry_after(wait_s)
+    _refusal_request_trio(headers, 0, wait_s)
     resets = "at 00:00 UTC" if period == "day" else "on the 1st of next month, 00:00 UTC"
     field = "tokens_per_day" if period == "day" else "tokens_per_month"
     return QuotaExhausted(

@@ -1,17 +1,10 @@
-"""The upstream HTTP engine: httpx's API on top of aiohttp's connection pool.
+"""The upstream client: httpx's API, with a short path to the HTTP/1.1 engine (http1.py).
 
 Executors speak httpx (`client.build_request`, `client.send(request, stream=True)`,
 `response.aiter_raw()`, `response.aclose()`). httpx's own transport costs 0.5-1.5 ms of CPU per
-request, which alone would break the gateway's budget, so the bytes move through aiohttp and the
-client skips the httpx work a gateway does not need (bench/transport_micro.py has the numbers).
-What the pipeline relies on:
-
-- chunks are yielded as they arrive from the socket, never held back to fill a buffer;
-- `aclose()` on a response that was not read to the end closes its connection: an upstream
-  stream the client abandoned stops, and a half-read connection never goes back to the pool;
-- `request.extensions["timeout"]` (httpx's per-request timeouts) bounds connect and each read;
-- failures raise httpx's exceptions: ConnectError, ConnectTimeout, ReadTimeout, ReadError,
-  RemoteProtocolError (the upstream hung up or reset mid-response).
+request, which alone would break the gateway's budget, so the bytes move through the gateway's
+own engine and the client skips the httpx work a gateway does not need (bench/transport_micro.py
+has the numbers).
 
 The client keeps no cookies (it serves every caller: one caller's upstream Set-Cookie must not
 ride along on another's request), never follows redirects, ignores proxy environment variables,
@@ -21,25 +14,19 @@ they are. `response.elapsed` is not recorded; the pipeline times requests itself
 
 from __future__ import annotations
 
-import ssl
-import sys
-from collections.abc import AsyncIterator, Iterable, Mapping
+import asyncio
 from typing import Any
 
-import aiohttp
 import httpx
 
-__all__ = ["AiohttpTransport", "UpstreamClient", "create_http_client", "read_body"]
+from gateway.upstream.http1 import Http1Transport, ResponseBody
+
+__all__ = ["Http1Transport", "UpstreamClient", "create_http_client", "read_body"]
 
 DEFAULT_HEADERS = {"Accept-Encoding": "identity", "User-Agent": "modelgate"}
-# aiohttp adds these when absent; an executor that sends none means none.
-_SKIP_AUTO_HEADERS = frozenset({"User-Agent", "Content-Type"})
 _MAX_CACHED_URLS = 1024
 _FAST_BUILD_KWARGS = frozenset({"content", "headers", "timeout"})
-# Before these versions asyncio can leak aborted TLS transports unless aiohttp cleans them up
-# (cpython#118960); after them aiohttp warns when asked to.
-_SSL_TRANSPORTS_LEAK = sys.version_info < (3, 12, 8) or (3, 13, 0) <= sys.version_info < (3, 13, 1)
-_MAX_CACHED_TIMEOUTS = 64
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def create_http_client(
@@ -53,13 +40,11 @@ def create_http_client(
 
     `max_connections` bounds open upstream connections in all (a request waits for a free one
     up to its pool + connect timeout); an idle connection is kept `keepalive_expiry` seconds.
-    `transport` replaces the aiohttp engine: unit tests that mock upstreams with pytest-httpx
-    pass `httpx.AsyncHTTPTransport()`, the class pytest-httpx patches.
+    `transport` replaces the engine: unit tests that mock upstreams with pytest-httpx pass
+    `httpx.AsyncHTTPTransport()`, the class pytest-httpx patches.
     """
-    engine = transport or AiohttpTransport(
-        max_connections=max_connections,
-        connect_timeout=connect_timeout,
-        keepalive_expiry=keepalive_expiry,
+    engine = transport or Http1Transport(
+        max_connections=max_connections, keepalive_expiry=keepalive_expiry
     )
     return UpstreamClient(transport=engine, timeout=httpx.Timeout(None, connect=connect_timeout))
 
@@ -117,23 +102,33 @@ class UpstreamClient(httpx.AsyncClient):
         return super().build_request(method, url, **kwargs)
 
     def _build_plain(self, method: str, url: httpx.URL, kwargs: dict[str, Any]) -> httpx.Request:
-        """What httpx's build_request makes of an absolute URL, headers, content and timeout,
-        without its merging steps (no base URL, params or cookies to merge here)."""
+        """What httpx's build_request makes of an absolute URL, headers, bytes content and a
+        timeout, without its merging and re-encoding steps: headers are complete here (host
+        and content-length included), so httpx builds them once instead of three times."""
+        content = kwargs.get("content")
+        if content is not None and not isinstance(content, bytes):
+            return super().build_request(method, url, **kwargs)  # text or a stream
         headers = dict(self._default_headers)
         for name, value in (kwargs.get("headers") or {}).items():
             headers[name.lower()] = value
+        if "host" not in headers:
+            headers = {"host": url.netloc.decode("ascii"), **headers}
+        if content is not None or method in _BODY_METHODS:
+            headers.setdefault("content-length", str(len(content or b"")))
         timeout = kwargs.get("timeout", httpx.USE_CLIENT_DEFAULT)
         if timeout is httpx.USE_CLIENT_DEFAULT:
             timeout = self.timeout
         elif not isinstance(timeout, httpx.Timeout):
             timeout = httpx.Timeout(timeout)
-        return httpx.Request(
+        request = httpx.Request(
             method,
             url,
             headers=list(headers.items()),
-            content=kwargs.get("content"),
+            stream=httpx.ByteStream(content or b""),
             extensions={"timeout": timeout.as_dict()},
         )
+        request.read()  # `request.content` as with content=...: the stream is its bytes
+        return request
 
     async def send(
         self,
@@ -169,197 +164,18 @@ class UpstreamClient(httpx.AsyncClient):
         return response
 
 
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """An httpx transport that sends through one aiohttp ClientSession (HTTP/1.1)."""
+async def read_body(response: httpx.Response, deadline: float | None) -> bytes:
+    """`response.aread()` by `deadline` (event-loop time; TimeoutError after it), minus
+    httpx's decoder layers when the body came unencoded.
 
-    def __init__(
-        self,
-        *,
-        max_connections: int = 1000,
-        connect_timeout: float = 10,
-        keepalive_expiry: float = 30,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> None:
-        self._max_connections = max_connections
-        self._connect_timeout = connect_timeout
-        self._keepalive_expiry = keepalive_expiry
-        self._ssl_context = ssl_context
-        self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
-
-    def _open_session(self) -> aiohttp.ClientSession:
-        # Created on first use: an aiohttp session belongs to the running event loop.
-        connector = aiohttp.TCPConnector(
-            limit=self._max_connections,
-            limit_per_host=0,
-            keepalive_timeout=self._keepalive_expiry,
-            ttl_dns_cache=10,  # short: a provider's DNS change is followed within seconds
-            # httpx's trust store (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), not the system's.
-            ssl=self._ssl_context or httpx.create_ssl_context(),
-            enable_cleanup_closed=_SSL_TRANSPORTS_LEAK,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,  # httpx decodes (aread); aiter_raw must see the wire bytes
-            skip_auto_headers=_SKIP_AUTO_HEADERS,
-            timeout=self._timeout_for(None),
-            trust_env=False,  # else every request looks up proxy settings in a thread
-            requote_redirect_url=False,
-        )
-        return self._session
-
-    def _timeout_for(self, spec: Mapping[str, float | None] | None) -> aiohttp.ClientTimeout:
-        """aiohttp's timeout for httpx's `request.extensions["timeout"]` dict, cached."""
-        if spec is None:
-            key: tuple[float | None, ...] = (self._connect_timeout, None, None)
-        else:
-            key = (spec.get("connect"), spec.get("read"), spec.get("pool"))
-        found = self._timeouts.get(key)
-        if found is None:
-            if len(self._timeouts) >= _MAX_CACHED_TIMEOUTS:
-                self._timeouts.clear()
-            connect, read, pool = key
-            # `connect` bounds waiting for a pooled connection plus connecting, `sock_connect`
-            # the TCP/TLS connect alone; `sock_read` is the longest silence between reads.
-            found = aiohttp.ClientTimeout(
-                total=None,
-                connect=None if pool is None or connect is None else pool + connect,
-                sock_connect=connect,
-                sock_read=read,
-            )
-            self._timeouts[key] = found
-        return found
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._session or self._open_session()
-        body: bytes | _RequestBody | None
-        try:
-            body = request.content or None
-        except httpx.RequestNotRead:
-            body = _RequestBody(request.stream)
-        headers = request.headers
-        if "transfer-encoding" in headers:
-            headers = headers.copy()
-            del headers["transfer-encoding"]  # aiohttp frames a streamed body itself
-        try:
-            response = await session.request(
-                request.method,
-                str(request.url),
-                headers=headers.multi_items(),
-                data=body,
-                allow_redirects=False,
-                timeout=self._timeout_for(request.extensions.get("timeout")),
-                server_hostname=request.extensions.get("sni_hostname"),
-            )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _translate(exc, request) from None
-        return httpx.Response(
-            response.status,
-            headers=response.raw_headers,
-            stream=_ResponseStream(response, request),
-            extensions={"http_version": b"HTTP/1.1"},
-        )
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-
-class _RequestBody:
-    """httpx's streamed request body as the async iterable aiohttp sends chunked."""
-
-    __slots__ = ("_stream",)
-
-    def __init__(self, stream: object) -> None:
-        self._stream = stream
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        stream = self._stream
-        if isinstance(stream, httpx.AsyncByteStream):
-            async for chunk in stream:
-                yield chunk
-        elif isinstance(stream, Iterable):
-            for chunk in stream:
-                yield chunk
-
-
-class _ResponseStream(httpx.AsyncByteStream):
-    """The response body as it arrives; closing it before the end drops the connection."""
-
-    __slots__ = ("_request", "_response")
-
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
-        self._response = response
-        self._request = request
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self
-
-    async def __anext__(self) -> bytes:
-        try:
-            chunk = await self._response.content.readany()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _translate(exc, self._request) from None
-        if not chunk:
-            raise StopAsyncIteration
-        return chunk
-
-    async def aclose(self) -> None:
-        # A body received in full went back to the pool already (aiohttp releases it at EOF),
-        # so this closes only a connection whose response was not finished.
-        self._response.close()
-
-    async def read_all(self) -> bytes | None:
-        """The whole body in one read, or None when it must be decoded (httpx does that)."""
-        encoding = self._response.headers.get("Content-Encoding")
-        if encoding is not None and encoding.lower() != "identity":
-            return None
-        try:
-            return await self._response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _translate(exc, self._request) from None
-
-
-async def read_body(response: httpx.Response) -> bytes:
-    """`response.aread()`, minus httpx's decoder layers when the body came unencoded.
-
-    The engine asks upstreams for identity encoding, so on the hot path this is one aiohttp
-    read; other transports (tests' pytest-httpx) and encoded bodies take httpx's way.
+    The engine asks upstreams for identity encoding, so on the hot path this takes what the
+    engine buffered, usually with no wait and no timer; other transports (tests' pytest-httpx)
+    and encoded bodies take httpx's way.
     """
     stream = response.stream
-    if isinstance(stream, _ResponseStream):
-        body = await stream.read_all()
-        if body is not None:
-            return body
-    return await response.aread()
-
-
-def _translate(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
-    """httpx's exception for an aiohttp failure. The message never holds the URL: a query
-    string may carry a credential."""
-    error: httpx.TransportError
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = exc.os_error.strerror or type(exc.os_error).__name__
-        error = httpx.ConnectError(f"cannot connect to {exc.host}:{exc.port}: {reason}")
-    elif isinstance(exc, aiohttp.ConnectionTimeoutError):
-        error = httpx.ConnectTimeout("timed out connecting to the upstream")
-    elif isinstance(exc, aiohttp.SocketTimeoutError):
-        error = httpx.ReadTimeout("timed out reading from the upstream")
-    elif isinstance(exc, aiohttp.ServerDisconnectedError):
-        error = httpx.RemoteProtocolError("the upstream closed the connection before answering")
-    elif isinstance(exc, aiohttp.ClientPayloadError):
-        error = httpx.RemoteProtocolError("the upstream broke off its response")
-    elif isinstance(exc, aiohttp.ClientResponseError):
-        error = httpx.RemoteProtocolError(f"malformed upstream response: {exc.message}")
-    elif isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
-        error = httpx.UnsupportedProtocol("the upstream URL is not a valid http(s) URL")
-    elif isinstance(exc, TimeoutError):
-        error = httpx.ReadTimeout("timed out waiting for the upstream")
-    elif isinstance(exc, aiohttp.ClientOSError):
-        error = httpx.ReadError(f"the upstream connection failed: {exc.strerror or exc}")
-    else:
-        error = httpx.TransportError(f"the upstream request failed: {type(exc).__name__}")
-    error.request = request
-    return error
+    if isinstance(stream, ResponseBody):
+        encoding = response.headers.get("content-encoding")
+        if encoding is None or encoding.lower() == "identity":
+            return await stream.read_all(deadline)
+    async with asyncio.timeout_at(deadline):
+        return await response.aread()

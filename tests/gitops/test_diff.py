@@ -129,6 +129,15 @@ SCENARIOS = {
         ),
     ),
     "no_changes": files(**BASE),
+    "route_deadlines": changed(
+        routes=(
+            ROUTES,
+            "routes:\n  gpt-4o-mini:\n    targets: [openai/gpt-4o-mini]\n    deadline_s: 2.5\n"
+            "  smart:\n    targets: [openai/gpt-4o, local/llama3.2]\n    deadline_s: 120\n"
+            '  "local-*":\n    targets: [local/*]\n    deadline_s: 600\n'
+            "  quick:\n    targets: [openai/gpt-4o-mini, local/llama3.2]\n    deadline_s: 5\n",
+        ),
+    ),
 }
 
 

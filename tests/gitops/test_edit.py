@@ -153,3 +153,59 @@ def test_concurrent_writers_all_land(repo: Path) -> None:
     ids = {key.id for key in PolicyEditor(repo).policy().keys}
     assert ids == {"demo"} | {f"{side}-{n}" for side in ("left", "right") for n in range(5)}
     assert len(git(repo, "rev-list", "HEAD").split()) == 11
+
+
+ROUTE_WITH_EVERY_FIELD = (
+    "  smart:  # tuned by hand\n"
+    "    targets: [openai/gpt-4o-mini, local/llama3.2]\n"
+    "    strategy: round-robin\n"
+    "    deadline_s: 45\n"
+    "    description: the smart one\n"
+)
+
+
+def commit_route(repo: Path, text: str) -> None:
+    routes = repo / "routes.yaml"
+    routes.write_text(routes.read_text().replace("routes:\n", "routes:\n" + text, 1))
+    git(repo, "commit", "-q", "-am", "hand-written route")
+
+
+def test_a_route_edit_keeps_the_fields_it_was_not_asked_to_change(repo: Path) -> None:
+    commit_route(repo, ROUTE_WITH_EVERY_FIELD)
+    editor = PolicyEditor(repo)
+    editor.set_route("smart", ["local/llama3.2", "openai/gpt-4o-mini"])
+    editor.commit("reorder smart")
+    route = PolicyEditor(repo).policy().routes["smart"]
+    assert route.targets == ("local/llama3.2", "openai/gpt-4o-mini")
+    assert (route.strategy, route.deadline_s, route.description) == (
+        "round-robin",
+        45,
+        "the smart one",
+    )
+    assert "  smart:  # tuned by hand\n" in git(repo, "show", "HEAD:routes.yaml")
+
+
+def test_a_route_edit_sets_and_removes_deadline_s(repo: Path) -> None:
+    commit_route(repo, ROUTE_WITH_EVERY_FIELD)
+    editor = PolicyEditor(repo)
+    editor.set_route("smart", deadline_s=7.5)
+    editor.set_route("gpt-4o-mini", ["openai/gpt-4o-mini"], deadline_s=30)
+    editor.commit("deadlines")
+    routes = PolicyEditor(repo).policy().routes
+    assert routes["smart"].deadline_s == 7.5 and routes["gpt-4o-mini"].deadline_s == 30
+    assert routes["smart"].strategy == "round-robin"  # untouched
+    editor = PolicyEditor(repo)
+    editor.set_route("smart", deadline_s=None, description=None)
+    editor.commit("back to the default deadline")
+    smart = PolicyEditor(repo).policy().routes["smart"]
+    assert "deadline_s" not in smart.model_fields_set and smart.description is None
+    assert smart.strategy == "round-robin" and len(smart.targets) == 2
+
+
+def test_a_new_route_needs_targets_and_a_valid_deadline(repo: Path) -> None:
+    editor = PolicyEditor(repo)
+    with pytest.raises(EditRefused, match="no route 'nowhere'"):
+        editor.set_route("nowhere", deadline_s=5)
+    editor.set_route("quick", ["openai/gpt-4o-mini"], deadline_s=0)
+    with pytest.raises(PolicyInvalid, match="deadline_s"):
+        editor.commit("a zero deadline")

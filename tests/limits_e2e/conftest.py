@@ -94,6 +94,9 @@ SHARED_KEYS = {
     "leaver": ONE_AT_A_TIME,  # test_stream_settlement
     "broken": ONE_AT_A_TIME,
     "openai-leaver": ONE_AT_A_TIME,
+    "embed-openai": KeySpec(limits="{tpm: 1000, tokens_per_day: 1000}"),  # test_embeddings
+    "embed-native": KeySpec(limits="{tpm: 1000, tokens_per_month: 1000}"),
+    "embed-quota": KeySpec(limits="{tokens_per_day: 20}"),
 }
 """Keys of the shared gateways; each test uses keys of its own, so counts never mix."""
 

@@ -19,6 +19,11 @@ providers:
     base_url: {url}
     credentials: [env:FAKE_UPSTREAM_KEY]
     max_retries: 1
+  fake-gemini:                # and as Gemini (its embedding answers carry no usage)
+    type: gemini
+    base_url: {url}
+    credentials: [env:FAKE_UPSTREAM_KEY]
+    max_retries: 1
 """
 ROUTES = """
 routes:
@@ -26,6 +31,8 @@ routes:
     targets: [fake/upstream-mini]
   claude-fake:
     targets: [fake-anthropic/claude-upstream]
+  embed-gemini:
+    targets: [fake-gemini/embed-upstream]
 """
 
 

@@ -63,6 +63,8 @@ def test_tpm_reserves_the_estimate_and_settles_to_the_real_tokens(
     assert served.usage("tpm")["tpm"] == {"limit": tpm, "used": settled}
     refused = served.chat("tpm", body)
     assert_refused(refused, unit="tokens")
+    assert_refused(refused)  # the request trio too, though the key has no rpm
+    assert refused.headers["x-ratelimit-remaining-requests"] == "0"
     assert refused.headers["x-ratelimit-remaining-tokens"] == str(tpm - settled)
     assert "250 tokens per minute" in refused.json()["error"]["message"]
     small = served.chat("tpm")  # a smaller estimate still fits
@@ -130,7 +132,7 @@ def test_day_quota_refuses_with_insufficient_quota_in_each_protocol(served: Serv
     assert served.chat("day").status_code == 200  # 18 of 30
     assert served.chat("day").status_code == 200  # admitted below the quota: 36 of 30
     refused = served.chat("day")
-    assert_refused(refused, "insufficient_quota", unit=None)  # the key has no rpm
+    assert_refused(refused, "insufficient_quota")  # the request trio, though no rpm
     assert "daily token quota" in refused.json()["error"]["message"]
     # Retry-After points at the next 00:00 UTC.
     assert int(refused.headers["retry-after"]) == pytest.approx(seconds_to_midnight(), abs=5)

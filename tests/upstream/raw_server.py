@@ -10,7 +10,9 @@ import asyncio
 import datetime as dt
 import ipaddress
 import json
+import socket
 import ssl
+import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +48,12 @@ class Exchange:
         while await self.reader.read(65536):
             pass
 
+    def reset(self) -> None:
+        """Closes the connection with a TCP reset (linger 0) rather than a clean FIN."""
+        sock = self.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.writer.close()
+
 
 @dataclass
 class Upstream:
@@ -55,6 +63,7 @@ class Upstream:
     seen: list[Exchange] = field(default_factory=list)
     accepted: int = 0
     open_connections: int = 0
+    errors: list[Exception] = field(default_factory=list)
     port: int = 0
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -87,6 +96,9 @@ class Upstream:
                 await self.routes[exchange.path](exchange)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except Exception as exc:
+            self.errors.append(exc)  # a failing handler or an unknown path: tests may check
+            raise
         finally:
             self.open_connections -= 1
             self._tasks.discard(task)
@@ -160,3 +172,18 @@ def write_self_signed_certificate(directory: Path) -> Path:
         + cert.public_bytes(serialization.Encoding.PEM)
     )
     return pem
+
+
+async def eventually(condition: Callable[[], bool]) -> None:
+    """Polls for up to two seconds."""
+    for _ in range(400):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition still false after 2 s")
+
+
+async def answer_length(ex: Exchange) -> None:
+    """Answers with the length of the request body it received."""
+    length = str(len(ex.body)).encode()
+    await ex.send(response_head(length=len(length)) + length)

@@ -6,43 +6,22 @@ import asyncio
 import socket
 import ssl
 import struct
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from pytest_httpx import HTTPXMock
 
-from gateway.upstream.transport import AiohttpTransport, UpstreamClient, create_http_client
+from gateway.upstream.transport import Http1Transport, UpstreamClient, create_http_client
 from tests.upstream.raw_server import (
     Exchange,
     Upstream,
     answer_json,
+    eventually,
     response_head,
     write_self_signed_certificate,
 )
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    server = await Upstream(routes={"/json": answer_json}).start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with create_http_client() as http:
-        yield http
-
-
-async def eventually(condition: Callable[[], bool]) -> None:
-    """Polls for up to two seconds."""
-    for _ in range(400):
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition still false after 2 s")
 
 
 async def test_non_stream_body_status_and_headers(
@@ -352,7 +331,7 @@ async def test_tls_upstream_verified_against_the_trust_store(certificate: Path) 
             with pytest.raises(httpx.ConnectError):
                 await untrusting.get(url)
         trust = ssl.create_default_context(cafile=str(certificate))
-        engine = AiohttpTransport(ssl_context=trust)
+        engine = Http1Transport(ssl_context=trust)
         async with UpstreamClient(transport=engine, timeout=httpx.Timeout(5)) as trusting:
             response = await trusting.post(url, content=b"{}")
             assert response.json()["body"] == "{}"

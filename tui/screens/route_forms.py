@@ -62,11 +62,6 @@ class RouteFormScreen(FormScreen):
         weighted = strategy == "weighted"
         targets: list[Any] = [_target(item, weighted) for item in items]
         route = self.route
-        if route is not None and "deadline_s" in route.model_fields_set:
-            raise ValueError(
-                f"route {name} sets deadline_s, which this form would drop: edit routes.yaml "
-                "by hand (then `modelgate policy check`)"
-            )
         explicit = route is not None and "strategy" in route.model_fields_set
         keep = explicit or strategy != "fallback"
         description = route.description if route else None
