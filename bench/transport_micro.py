@@ -5,7 +5,8 @@ The fake upstream runs in its own process pinned to --upstream-cpu; this process
 uvloop) pins itself to --client-cpu and measures its own CPU time (user+system) per request,
 the way the gateway's executors use the client: build_request, send(stream=True), aiter_raw,
 aclose. Candidates: httpx's default transport, httpx-aiohttp's AiohttpTransport, ours
-(gateway.upstream.transport), and raw aiohttp as the floor.
+(gateway.upstream.http1's engine under a stock httpx.AsyncClient, "ours-transport", and under
+the gateway's UpstreamClient, "ours"), and raw aiohttp without httpx as a reference floor.
 
     ./dev python bench/transport_micro.py [--requests 3000] [--repeats 3] [--conns 1,32]
 """

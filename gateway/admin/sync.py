@@ -2,8 +2,9 @@
 
 A Git host's push webhook carries no admin token; it proves itself with
 `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>` (GitHub, Gitea, Forgejo),
-keyed with the secret behind `--webhook-secret`. With that header present, a wrong signature
-is refused (401) before anything is fetched.
+keyed with the secret behind `--webhook-secret`; GitLab sends the secret itself as
+`X-Gitlab-Token`. With either header present, a wrong one is refused (401) before anything
+is fetched.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ bp = Blueprint("admin_sync")
 
 SIGNATURE_HEADER = "x-hub-signature-256"
 SIGNATURE_PREFIX = "sha256="
+GITLAB_TOKEN_HEADER = "x-gitlab-token"
 
 
 def signature_of(secret: bytes, body: bytes) -> str:
@@ -56,12 +58,18 @@ async def sync(request: Request) -> HTTPResponse:
     state = state_of(request)
     rid = request_id_of(request)
     signature = request.headers.get(SIGNATURE_HEADER)
-    if signature is not None:
+    gitlab_token = request.headers.get(GITLAB_TOKEN_HEADER)
+    if signature is not None or gitlab_token is not None:
         try:
             secret = _webhook_secret(state.settings)
-            if not signature_matches(secret, request.body or b"", signature):
+            if signature is not None:
+                proven = signature_matches(secret, request.body or b"", signature)
+            else:
+                proven = hmac.compare_digest(secret, str(gitlab_token).encode("utf-8", "replace"))
+            if not proven:
+                what = "signature" if signature is not None else "token (X-Gitlab-Token)"
                 raise Unauthenticated(
-                    "The webhook signature does not match: give the Git host the same secret "
+                    f"The webhook {what} does not match: give the Git host the same secret "
                     "as --webhook-secret."
                 )
         except GatewayError as err:

@@ -167,6 +167,16 @@ def test_sync_endpoint_and_push_webhook(
     by_admin = httpx.post(sync_url, headers={"authorization": f"Bearer {keys['admin']}"})
     assert by_admin.status_code == 200 and by_admin.json()["policy"]["commit"] == newer
 
+    # GitLab's push webhook sends the secret itself as X-Gitlab-Token.
+    add_key(repo, "grace")
+    newest = repo.commit_and_push("add grace")
+    wrong = httpx.post(sync_url, content=body, headers={"x-gitlab-token": "not-the-secret"})
+    assert wrong.status_code == 401 and "X-Gitlab-Token" in wrong.json()["error"]["message"]
+    assert WEBHOOK_SECRET not in wrong.text
+    assert policy_status(gateway.url, keys["admin"])["commit"] == newer
+    gitlab = httpx.post(sync_url, content=body, headers={"x-gitlab-token": WEBHOOK_SECRET})
+    assert gitlab.status_code == 200 and gitlab.json()["policy"]["commit"] == newest
+
 
 def test_unreachable_remote_keeps_serving_and_says_so(
     origin: tuple[Origin, dict[str, str]], start_remote_gateway: Callable[..., GatewayProcess]

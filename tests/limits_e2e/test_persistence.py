@@ -26,9 +26,9 @@ KEYS = {
 }
 FLUSH_INTERVAL_S = 1.0
 """How often the usage store writes (gateway/usage/store.py): what a crash may lose."""
-SLACK_S = 0.5
+SLACK_S = 0.75
 """A loaded machine may start a flush a little late."""
-BURST_S = 2.0
+BURST_S = 3.0
 
 
 def _day_and_month(gateway: GatewayProcess, admin: str, key_id: str) -> tuple[int, int, int]:
