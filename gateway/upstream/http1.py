@@ -204,6 +204,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
             tls = self._ssl_context = self._ssl_context or httpx.create_ssl_context()
             sni = request.extensions.get("sni_hostname")
             server_hostname = sni if isinstance(sni, str) else host
+        conn: Connection | None = None
         self._connecting += 1
         try:
             async with asyncio.timeout(connect_timeout):
@@ -226,7 +227,8 @@ class Http1Transport(httpx.AsyncBaseTransport):
             ) from None
         finally:
             self._connecting -= 1
-            self._wake_slot_waiter()  # a failed attempt frees its slot; a made one holds one
+            if conn is None:
+                self._wake_slot_waiter()  # the attempt failed: its slot is free again
         return conn
 
     def release(self, conn: Connection) -> None:
@@ -240,6 +242,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self._wake_slot_waiter()
 
     def opened(self, conn: Connection) -> None:
+        """A connection was made (connection_made): it holds a slot until it is lost."""
         self._open += 1
 
     def forget(self, conn: Connection) -> None:
