@@ -67,6 +67,17 @@ def busy(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def steal(before: dict[str, Any], after: dict[str, Any]) -> float:
+    """The largest share of any CPU's time the hypervisor took during the run, in %."""
+    worst = 0.0
+    for cpu, b in before["cpus"].items():
+        a = after["cpus"].get(cpu)
+        dt = a["total"] - b["total"] if a else 0
+        if dt > 0 and "steal" in b:
+            worst = max(worst, 100.0 * (a["steal"] - b["steal"]) / dt)
+    return worst
+
+
 def read_runs(out: Path) -> list[dict[str, Any]]:
     runs = []
     for path in sorted((out / "runs").glob("*.json")):
@@ -89,6 +100,7 @@ def read_runs(out: Path) -> list[dict[str, Any]]:
         if before.exists() and after.exists():
             b, a = load(before), load(after)
             run["busy"] = busy(b, a)
+            run["steal_pct"] = steal(b, a)
             if "gateway" in b and "gateway" in a and wrk["requests"]:
                 cpu_s = a["gateway"]["cpu_s"] - b["gateway"]["cpu_s"]
                 run["cpu_ms_per_req"] = 1000.0 * cpu_s / wrk["requests"]
@@ -152,7 +164,12 @@ def _notes(own: Stats | None, core: Stats | None, harness: Stats | None) -> tupl
     return (" (shared)" if shared else ""), (" (harness-bound)" if bound else "")
 
 
-def render(meta: dict[str, Any], table: list[dict[str, Any]], mem: dict[str, float] | None) -> str:
+def render(
+    meta: dict[str, Any],
+    table: list[dict[str, Any]],
+    mem: dict[str, float] | None,
+    max_steal: float | None = None,
+) -> str:
     has_gw = any(c["gateway"]["rps"] for c in table)
     gw_cpu, lg_cpu = meta.get("gateway_cpu", "0"), meta.get("loadgen_cpu", "1")
     lines = [
@@ -212,6 +229,12 @@ def render(meta: dict[str, Any], table: list[dict[str, Any]], mem: dict[str, flo
             f"Gateway RSS: {mem['idle_mb']:.0f} MB idle, {mem['after_mb']:.0f} MB after the "
             f"load, {mem['peak_mb']:.0f} MB peak.",
         ]
+    if max_steal is not None:
+        lines += [
+            "",
+            f"CPU steal (time the hypervisor gave to other guests): at most {max_steal:.1f} % "
+            "of a core in any run; above a few percent, absolute figures are pessimistic.",
+        ]
     if has_gw:
         lines += ["", "| goal | limit | measured | |", "|---|---:|---:|---|"]
         for label, mode, conns, metric, limit in TARGETS:
@@ -227,12 +250,14 @@ def main() -> None:
         raise SystemExit("usage: summarize.py RESULTS_DIR")
     out = Path(sys.argv[1])
     meta = load(out / "meta.json") if (out / "meta.json").exists() else {}
-    table = cells(read_runs(out))
+    runs = read_runs(out)
+    table = cells(runs)
     mem = memory(out)
+    steals = [r["steal_pct"] for r in runs if "steal_pct" in r]
     (out / "results.json").write_text(
         json.dumps({"meta": meta, "cells": table, "memory": mem}, indent=1) + "\n"
     )
-    (out / "summary.md").write_text(render(meta, table, mem))
+    (out / "summary.md").write_text(render(meta, table, mem, max(steals) if steals else None))
 
 
 if __name__ == "__main__":
