@@ -28,6 +28,8 @@ from gateway.upstream.dispatch import Dispatcher
 from gateway.upstream.strategy import RouteCursors
 from gateway.upstream.transport import create_http_client
 from gateway.usage.events import EventBus
+from gateway.usage.fanout import CHANNEL as FANOUT_CHANNEL
+from gateway.usage.fanout import EventFanout
 from gateway.usage.recorder import Recorder
 from gateway.usage.request_log import DEFAULT_FILE as REQUEST_LOG_FILE
 from gateway.usage.request_log import RequestLog
@@ -67,10 +69,21 @@ def create_app(settings: Settings, name: str = "modelgate") -> AppType:
         app.add_task(app.ctx.state.watcher.run(), name="policy-watcher")
         app.add_task(app.ctx.state.recorder.request_log.run(), name="request-log")
         app.add_task(app.ctx.state.recorder.run_access_log(), name="access-log")
+        if settings.workers > 1 and settings.redis_url:
+            fanout = EventFanout(
+                settings.redis_url,
+                app.ctx.state.recorder.record_remote,
+                channel=f"{FANOUT_CHANNEL}:{settings.instance}",
+            )
+            await fanout.subscribe()  # before serving: Redis keeps no events for latecomers
+            app.ctx.state.recorder.share = fanout.send
+            app.add_task(fanout.run(), name="event-fanout")
 
     @app.before_server_stop
     async def closing(app: AppType) -> None:
         app.ctx.state.events.close_all()  # live viewers end, so shutdown need not wait
+        # A task blocked on a Redis read would hold shutdown up to its graceful timeout.
+        await app.cancel_task("event-fanout", raise_exception=False)
 
     @app.after_server_stop
     async def stop(app: AppType) -> None:

@@ -36,6 +36,8 @@ class Settings:
     """Events a live viewer may fall behind before it is dropped."""
     events_heartbeat_s: float = 15.0
     request_log_retention_days: float = 30.0
+    instance: str = ""
+    """Set by `serve` for its worker processes: they share events on a channel of their own."""
 
 
 def _env(environ: Mapping[str, str], name: str, default: str | None) -> str | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import secrets
 import sys
 from collections.abc import Mapping
 from functools import partial
@@ -85,6 +87,8 @@ def serve(settings: Settings) -> None:
 
     from gateway.app import create_app
 
+    # Workers of this gateway, and no other on the same Redis, share their events.
+    settings = dataclasses.replace(settings, instance=secrets.token_hex(8))
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
     single = settings.workers == 1

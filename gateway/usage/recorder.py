@@ -4,20 +4,22 @@
 counter increments (Traffic), two histogram observations, an append to the event ring and
 each viewer's backlog, an append to the request log's pending batch, and one access-log
 access-log entry to a batch that goes to the log thread twice a second (gateway/logs.py).
+With several workers, the other workers' requests (gateway/usage/fanout.py) are counted,
+observed and streamed here too; only the worker that served a request logs and stores it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Callable
 
 from gateway.exchange import Exchange
 from gateway.logs import access_batch_record
 from gateway.metrics import GatewayMetrics
 from gateway.usage.events import EventBus
 from gateway.usage.request_log import RequestLog
-from gateway.usage.traffic import Traffic, labels_of
+from gateway.usage.traffic import Event, Labels, Traffic, labels_of
 from policies.reload import PolicyHolder
 
 log = logging.getLogger("modelgate.usage")
@@ -36,29 +38,46 @@ class Recorder:
         traffic: Traffic,
         metrics: GatewayMetrics,
         request_log: RequestLog,
+        share: Callable[[Event], None] | None = None,
     ) -> None:
         self.policy = policy
         self.events = events
         self.traffic = traffic
         self.metrics = metrics
         self.request_log = request_log
-        self._access_batch: list[dict[str, Any]] = []
+        self.share = share
+        """Hands this worker's events to the other workers (EventFanout.send), if any."""
+        self._access_batch: list[Event] = []
 
     def record(self, exchange: Exchange) -> None:
         try:
             event = exchange.as_event()
+            labels = labels_of(event, self.policy.snapshot)  # the whole model name resolves
             model = event["model"]
             if model is not None and len(model) > MAX_EVENT_MODEL:  # client-chosen: bounded
                 event["model"] = model[:MAX_EVENT_MODEL]
-            labels = labels_of(exchange, self.policy.snapshot)
-            self.traffic.count(labels, exchange)
-            self.metrics.observe(labels, event["latency_ms"], exchange.ttfb_ms)
-            self.events.publish(event)
+            self._count(labels, event)
             self.request_log.add(event)
             if access.isEnabledFor(logging.INFO):
                 self._access_batch.append(event)
+            if self.share is not None:
+                self.share(event)
         except Exception:  # recording must never fail the request it records
             log.exception("recording a finished request failed")
+
+    def record_remote(self, events: list[Event]) -> None:
+        """Requests another worker served: counted, observed and streamed, not stored."""
+        snapshot = self.policy.snapshot
+        for event in events:
+            try:
+                self._count(labels_of(event, snapshot), event)
+            except Exception:
+                log.exception("recording another worker's request failed")
+
+    def _count(self, labels: Labels, event: Event) -> None:
+        self.traffic.count(labels, event)
+        self.metrics.observe(labels, event["latency_ms"], event["ttfb_ms"])
+        self.events.publish(event)
 
     def flush_access_log(self) -> None:
         """Hand the finished requests' access lines to the log thread, all in one record."""

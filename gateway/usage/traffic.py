@@ -8,9 +8,12 @@ so the number of series is bounded by the policy, never by what clients send.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from gateway.exchange import Exchange
 from policies.snapshot import Snapshot
+
+Event = dict[str, Any]
+"""A finished request's event (Exchange.as_event), from this process or another worker."""
 
 NO_KEY = "none"
 """The key label of a request that presented no valid key."""
@@ -27,14 +30,15 @@ class Labels:
     provider: str
 
 
-def labels_of(ex: Exchange, snapshot: Snapshot | None) -> Labels:
+def labels_of(event: Event, snapshot: Snapshot | None) -> Labels:
     """Bounded label values: the route name the policy matched, not the client's string."""
     model = UNKNOWN_MODEL
-    if ex.model is not None and snapshot is not None:
-        route = snapshot.resolve(ex.model)  # a cached dict hit for known models
+    asked = event["model"]
+    if asked is not None and snapshot is not None:
+        route = snapshot.resolve(asked)  # a cached dict hit for known models
         if route is not None:
             model = route.name
-    return Labels(ex.key_id or NO_KEY, model, ex.provider or NO_PROVIDER)
+    return Labels(event["key_id"] or NO_KEY, model, event["provider"] or NO_PROVIDER)
 
 
 def status_class(status: int) -> str:
@@ -72,17 +76,18 @@ class Traffic:
         self.errors: dict[tuple[str, str, str, str], int] = {}
         """(key, model, provider, error kind) -> count"""
 
-    def count(self, labels: Labels, ex: Exchange) -> None:
-        slot = (labels.key, labels.model, labels.provider, status_class(ex.status))
+    def count(self, labels: Labels, event: Event) -> None:
+        status, error = event["status"], event["error"]
+        slot = (labels.key, labels.model, labels.provider, status_class(status))
         totals = self.by_status.get(slot)
         if totals is None:
             totals = self.by_status[slot] = Totals()
         totals.requests += 1
-        totals.prompt_tokens += ex.usage.prompt_tokens
-        totals.completion_tokens += ex.usage.completion_tokens
-        if ex.status >= 400 or ex.error is not None:
+        totals.prompt_tokens += event["prompt_tokens"]
+        totals.completion_tokens += event["completion_tokens"]
+        if status >= 400 or error is not None:
             totals.errors += 1
-            kind = ex.error or "upstream_client_error"
+            kind = error or "upstream_client_error"
             err_slot = (labels.key, labels.model, labels.provider, kind)
             self.errors[err_slot] = self.errors.get(err_slot, 0) + 1
 

@@ -3,6 +3,8 @@ through OpenAI's /v1/embeddings and Gemini's own embedContent and batchEmbedCont
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import openai
 
@@ -17,7 +19,7 @@ TEXTS = ["a short text", "x" * 41]
 ESTIMATE = 3 + 11  # one token per 4 characters (rounded up), at least one per input
 
 
-def embed_native(served: Served, key_id: str, method: str, body: dict[str, object]) -> None:
+def embed_native(served: Served, key_id: str, method: str, body: dict[str, Any]) -> None:
     response = httpx.post(
         f"{served.url}/v1beta/models/{ROUTE}:{method}",
         json=body,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -92,13 +93,29 @@ class GatewayProcess:
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+                self.kill()
 
     def kill(self) -> None:
+        """SIGKILL the server and its worker processes (which would outlive it otherwise)."""
         if self.proc and self.proc.poll() is None:
+            for pid in _descendants(self.proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.proc.kill()
             self.proc.wait(5)
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _descendants(pid: int) -> list[int]:
+    """Child processes, their children and so on (Linux /proc)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        with contextlib.suppress(OSError):
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            found += [int(c) for c in children]
+            todo += [int(c) for c in children]
+    return found

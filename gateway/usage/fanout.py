@@ -1,0 +1,132 @@
+"""Finished-request events shared by a gateway's worker processes through Redis pub/sub.
+
+With `--workers N` the kernel hands each connection to any worker, so `/metrics`, the event
+stream and usage totals would each show one worker's share. Instead every worker publishes
+its events to one Redis channel in batches (every FLUSH_S, one PUBLISH) and applies the
+other workers' as if it had served them: each worker then counts, streams and exports what
+the whole gateway served, within about FLUSH_S.
+
+Never on the request path: `send` appends to a bounded list. If Redis goes away, batches
+are dropped and counted (the local view stays whole), the loss and the recovery are logged
+once each, and the subscription is retried every RETRY_S.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+log = logging.getLogger("modelgate.fanout")
+
+Event = dict[str, Any]
+
+CHANNEL = "modelgate:events"
+FLUSH_S = 0.1
+RETRY_S = 1.0
+MAX_PENDING = 10_000
+"""Events kept for the next batch; beyond it they are dropped (Redis is far behind)."""
+
+
+class EventFanout:
+    def __init__(
+        self, redis_url: str, apply: Callable[[list[Event]], None], channel: str = CHANNEL
+    ) -> None:
+        self._redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=1.0)
+        self._apply = apply
+        self._channel = channel
+        self._origin = secrets.token_hex(8)
+        """This worker's id in the batches, so it skips its own."""
+        self._pending: list[Event] = []
+        self.dropped = 0
+        self._failing = False
+        self._pubsub: PubSub | None = None
+
+    async def subscribe(self) -> None:
+        """Subscribe now, before the worker serves: events published earlier are not kept
+        by Redis. If Redis is down, `run` keeps trying."""
+        pubsub = self._redis.pubsub()
+        try:
+            await pubsub.subscribe(self._channel)
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+        else:
+            self._pubsub = pubsub
+
+    def send(self, event: Event) -> None:
+        """Queue a finished request of this worker for the others."""
+        if len(self._pending) >= MAX_PENDING:
+            self.dropped += 1
+            return
+        self._pending.append(event)
+
+    async def run(self) -> None:
+        """Publish and subscribe until cancelled (a task for the worker's lifetime)."""
+        try:
+            await asyncio.gather(self._publish_forever(), self._subscribe_forever())
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.aclose()
+
+    async def _publish_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            if not self._pending:
+                continue
+            batch, self._pending = self._pending, []
+            message = orjson.dumps({"origin": self._origin, "events": batch})
+            try:
+                await self._redis.publish(self._channel, message)
+            except (RedisError, OSError) as exc:
+                self.dropped += len(batch)
+                self._failed(exc)
+            else:
+                self._recovered()
+
+    async def _subscribe_forever(self) -> None:
+        while True:
+            try:
+                pubsub, self._pubsub = self._pubsub, None
+                if pubsub is None:
+                    pubsub = self._redis.pubsub()
+                    await pubsub.subscribe(self._channel)
+                async with pubsub:
+                    self._recovered()
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self._received(message["data"])
+            except (RedisError, OSError) as exc:
+                self._failed(exc)
+            await asyncio.sleep(RETRY_S)
+
+    def _received(self, data: bytes) -> None:
+        try:
+            batch = orjson.loads(data)
+            if batch.get("origin") != self._origin:
+                self._apply(batch["events"])
+        except Exception:  # a malformed batch must not end the subscription
+            log.exception("an event batch from another worker could not be applied")
+
+    def _failed(self, exc: BaseException) -> None:
+        if not self._failing:
+            self._failing = True
+            log.warning(
+                "sharing events with the other workers failed; each shows its own until "
+                "Redis is back",
+                extra={"error": type(exc).__name__},
+            )
+
+    def _recovered(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.info("sharing events with the other workers works again")
