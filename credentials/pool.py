@@ -91,6 +91,9 @@ class CredentialPools:
         self._clock = clock
         self._states: dict[tuple[str, str], _CredentialState] = {}
         self._positions: dict[str, int] = {}
+        self.on_cool_down: Callable[[str, str, float, str], None] | None = None
+        """Told of every cooldown this process starts (provider, ref, seconds, reason):
+        a gateway's other workers sit the credential out too (gateway/usage/fanout.py)."""
 
     def _state(self, provider_name: str, label: str) -> _CredentialState:
         key = (provider_name, label)
@@ -192,11 +195,16 @@ class CredentialPools:
         ref: str,
         seconds: float,
         reason: str = "rate limited by the upstream",
+        *,
+        announce: bool = True,
     ) -> None:
-        """Sit the credential out `seconds` from now (replacing any earlier cooldown)."""
+        """Sit the credential out `seconds` from now (replacing any earlier cooldown);
+        `announce=False` for a cooldown another worker announced."""
         state = self._state(provider_name, ref)
         state.cooling_until = self._clock() + seconds
         state.cooling_reason = reason
+        if announce and self.on_cool_down is not None:
+            self.on_cool_down(provider_name, ref, seconds, reason)
 
     def remove(
         self, provider_name: str, provider: Provider, credential: Credential, reason: str

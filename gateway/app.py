@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from functools import partial
 from types import SimpleNamespace
+from typing import Any
 
 from sanic import HTTPResponse, Request, Sanic
 from sanic.config import Config
@@ -70,13 +73,16 @@ def create_app(settings: Settings, name: str = "modelgate") -> AppType:
         app.add_task(app.ctx.state.recorder.request_log.run(), name="request-log")
         app.add_task(app.ctx.state.recorder.run_access_log(), name="access-log")
         if settings.workers > 1 and settings.redis_url:
+            state = app.ctx.state
             fanout = EventFanout(
                 settings.redis_url,
-                app.ctx.state.recorder.record_remote,
+                state.recorder.record_remote,
                 channel=f"{FANOUT_CHANNEL}:{settings.instance}",
+                apply_cooldowns=partial(_cool_down_announced, state.pools),
             )
             await fanout.subscribe()  # before serving: Redis keeps no events for latecomers
-            app.ctx.state.recorder.share = fanout.send
+            state.recorder.share = fanout.send
+            state.pools.on_cool_down = fanout.send_cooldown
             app.add_task(fanout.run(), name="event-fanout")
 
     @app.before_server_stop
@@ -141,6 +147,21 @@ async def _build_state(settings: Settings) -> AppState:
         events=events,
         recorder=Recorder(holder, events, traffic, metrics, request_log),
     )
+
+
+def _cool_down_announced(pools: CredentialPools, cooldowns: list[dict[str, Any]]) -> None:
+    """Cooldowns another worker started: the same credentials sit out here too."""
+    now = time.time()
+    for item in cooldowns:
+        seconds = float(item["until"]) - now
+        if seconds > 0:
+            pools.cool_down(
+                str(item["provider"]),
+                str(item["ref"]),
+                seconds,
+                str(item["reason"]),
+                announce=False,
+            )
 
 
 def _as_gateway_error(exc: Exception, request: Request) -> GatewayError:

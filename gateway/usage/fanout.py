@@ -1,10 +1,11 @@
-"""Finished-request events shared by a gateway's worker processes through Redis pub/sub.
+"""What a gateway's worker processes share through Redis pub/sub: finished requests and
+credential cooldowns.
 
 With `--workers N` the kernel hands each connection to any worker, so `/metrics`, the event
-stream and usage totals would each show one worker's share. Instead every worker publishes
-its events to one Redis channel in batches (every FLUSH_S, one PUBLISH) and applies the
-other workers' as if it had served them: each worker then counts, streams and exports what
-the whole gateway served, within about FLUSH_S.
+stream and usage totals would each show one worker's share, and each worker would learn of
+an upstream's 429 by getting one itself. Instead every worker publishes to its gateway's
+channel in batches (every FLUSH_S, one PUBLISH) and applies the other workers' batches as if
+it had served those requests and met those 429s, within about FLUSH_S.
 
 Never on the request path: `send` appends to a bounded list. If Redis goes away, batches
 are dropped and counted (the local view stays whole), the loss and the recovery are logged
@@ -17,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +30,8 @@ from redis.exceptions import RedisError
 log = logging.getLogger("modelgate.fanout")
 
 Event = dict[str, Any]
+Cooldown = dict[str, Any]
+"""{"provider", "ref", "until" (Unix time), "reason"}: a credential to sit out."""
 
 CHANNEL = "modelgate:events"
 FLUSH_S = 0.1
@@ -38,14 +42,20 @@ MAX_PENDING = 10_000
 
 class EventFanout:
     def __init__(
-        self, redis_url: str, apply: Callable[[list[Event]], None], channel: str = CHANNEL
+        self,
+        redis_url: str,
+        apply: Callable[[list[Event]], None],
+        channel: str = CHANNEL,
+        apply_cooldowns: Callable[[list[Cooldown]], None] | None = None,
     ) -> None:
         self._redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=1.0)
         self._apply = apply
+        self._apply_cooldowns = apply_cooldowns
         self._channel = channel
         self._origin = secrets.token_hex(8)
         """This worker's id in the batches, so it skips its own."""
         self._pending: list[Event] = []
+        self._cooldowns: list[Cooldown] = []
         self.dropped = 0
         self._failing = False
         self._pubsub: PubSub | None = None
@@ -70,6 +80,14 @@ class EventFanout:
             return
         self._pending.append(event)
 
+    def send_cooldown(self, provider: str, ref: str, seconds: float, reason: str) -> None:
+        """Tell the other workers to sit a credential out (CredentialPools.on_cool_down)."""
+        if len(self._cooldowns) < MAX_PENDING:
+            until = time.time() + seconds
+            self._cooldowns.append(
+                {"provider": provider, "ref": ref, "until": until, "reason": reason}
+            )
+
     async def run(self) -> None:
         """Publish and subscribe until cancelled (a task for the worker's lifetime)."""
         try:
@@ -81,10 +99,13 @@ class EventFanout:
     async def _publish_forever(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_S)
-            if not self._pending:
+            if not self._pending and not self._cooldowns:
                 continue
             batch, self._pending = self._pending, []
-            message = orjson.dumps({"origin": self._origin, "events": batch})
+            cooldowns, self._cooldowns = self._cooldowns, []
+            message = orjson.dumps(
+                {"origin": self._origin, "events": batch, "cooldowns": cooldowns}
+            )
             try:
                 await self._redis.publish(self._channel, message)
             except (RedisError, OSError) as exc:
@@ -114,6 +135,9 @@ class EventFanout:
             batch = orjson.loads(data)
             if batch.get("origin") != self._origin:
                 self._apply(batch["events"])
+                cooldowns = batch.get("cooldowns")
+                if cooldowns and self._apply_cooldowns is not None:
+                    self._apply_cooldowns(cooldowns)
         except Exception:  # a malformed batch must not end the subscription
             log.exception("an event batch from another worker could not be applied")
 

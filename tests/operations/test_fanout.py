@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,21 @@ async def test_a_malformed_batch_is_skipped(redis_server: RedisServer) -> None:
         a._received(b"not json")  # e.g. something else publishing on the channel
         a._received(b'{"origin": "elsewhere", "events": [{"request_id": "ok"}]}')
     assert seen == [{"request_id": "ok"}]
+
+
+async def test_cooldowns_reach_the_other_workers(redis_server: RedisServer) -> None:
+    cooled: list[dict[str, Any]] = []
+    a, _ = worker(redis_server)
+    b = EventFanout(redis_server.url, lambda events: None, "test", apply_cooldowns=cooled.extend)
+    async with running(a), running(b):
+        await asyncio.sleep(0.3)
+        before = time.time()
+        a.send_cooldown("openai", "env:OPENAI_API_KEY", 30, "rate limited by the upstream (429)")
+        await eventually(lambda: len(cooled) == 1)
+    (item,) = cooled
+    assert (item["provider"], item["ref"], item["reason"]) == (
+        "openai",
+        "env:OPENAI_API_KEY",
+        "rate limited by the upstream (429)",
+    )
+    assert before + 29 < item["until"] < time.time() + 31

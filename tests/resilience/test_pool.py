@@ -165,3 +165,14 @@ def test_a_token_source_outlives_a_reload_that_keeps_its_credential(
     assert before.token is after.token
     moved = first(pools, "p", provider({"oauth2": {**grant, "client_id": "d"}}))
     assert moved.token is not before.token
+
+
+def test_own_cooldowns_are_announced_and_announced_ones_are_not(pools: CredentialPools) -> None:
+    told: list[tuple[str, str, float, str]] = []
+    pools.on_cool_down = lambda *cooldown: told.append(cooldown)
+    p = provider("env:K1", "env:K2")
+    pools.cool_down("openai", "env:K1", 30, "rate limited by the upstream (429)")
+    pools.cool_down("openai", "env:K2", 20, "rate limited by the upstream (429)", announce=False)
+    assert told == [("openai", "env:K1", 30, "rate limited by the upstream (429)")]
+    with pytest.raises(AllCoolingDown):  # the announced-elsewhere cooldown applies here too
+        refs(pools, "openai", p)

@@ -1,4 +1,5 @@
-"""With --workers N, every worker reports what all of them served (events shared via Redis)."""
+"""With --workers N, the workers share through Redis what they observe: every worker reports
+what all of them served, and sits out a credential any of them saw rate limited."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import redis
 from tests.limits_e2e.calls import chat, key_usage
 from tests.limits_e2e.policy import KeySpec, LimitsPolicy
 from tests.operations.sse import Viewer
-from tests.support.fake_upstream import FakeUpstream
+from tests.support.fake_upstream import FakeUpstream, Fault
 from tests.support.gateway_process import GatewayProcess
 from tests.support.redis_server import RedisServer
 
@@ -54,6 +55,31 @@ def _subscribed_workers(redis_url: str) -> int:
         client.close()
 
 
+def _two_workers(
+    policy: LimitsPolicy, redis_server: RedisServer, gateways: Callable[..., GatewayProcess]
+) -> GatewayProcess:
+    gateway = gateways(policy.repo, "--workers", "2", "--redis-url", redis_server.url)
+    started = time.monotonic() + 20
+    while _subscribed_workers(redis_server.url) < 2:  # the second worker may still be starting
+        assert time.monotonic() < started, "the workers did not both subscribe"
+        time.sleep(0.05)
+    return gateway
+
+
+def _until_both_workers_served(
+    gateway: GatewayProcess, upstream: FakeUpstream, secret: str, at_least: int
+) -> int:
+    """Requests, one connection each, until both workers served one; how many were sent."""
+    deadline = time.monotonic() + 20
+    served = 0
+    port = int(upstream.url.rsplit(":", 1)[1])
+    while served < at_least or _workers_with_an_upstream_connection(gateway, port) < 2:
+        assert time.monotonic() < deadline, "one worker took every connection"
+        assert chat(gateway.url, secret).status_code == 200
+        served += 1
+    return served
+
+
 def test_every_worker_counts_and_streams_what_all_workers_served(
     tmp_path: Path,
     upstream: FakeUpstream,
@@ -61,21 +87,11 @@ def test_every_worker_counts_and_streams_what_all_workers_served(
     gateways: Callable[..., GatewayProcess],
 ) -> None:
     policy = LimitsPolicy.create(tmp_path / "policy", upstream.url, {"team": KeySpec()})
-    gateway = gateways(policy.repo, "--workers", "2", "--redis-url", redis_server.url)
-    started = time.monotonic() + 20
-    while _subscribed_workers(redis_server.url) < 2:  # the second worker may still be starting
-        assert time.monotonic() < started, "the workers did not both subscribe"
-        time.sleep(0.05)
+    gateway = _two_workers(policy, redis_server, gateways)
     viewer = Viewer(gateway.url, policy.admin)  # connected to one of the two workers
     try:
         # One connection per request: the kernel hands them to either worker.
-        deadline = time.monotonic() + 20
-        served = 0
-        port = int(upstream.url.rsplit(":", 1)[1])
-        while served < REQUESTS or _workers_with_an_upstream_connection(gateway, port) < 2:
-            assert time.monotonic() < deadline, "one worker took every connection"
-            assert chat(gateway.url, policy.secrets["team"]).status_code == 200
-            served += 1
+        served = _until_both_workers_served(gateway, upstream, policy.secrets["team"], REQUESTS)
 
         events = viewer.requests(served, timeout=10)
         assert len({frame.data["request_id"] for frame in events if frame.data}) == served
@@ -107,3 +123,30 @@ def test_every_worker_counts_and_streams_what_all_workers_served(
     finally:
         gateway.stop()  # ends the viewer's stream, so closing it need not wait
         viewer.close()
+
+
+def test_a_429_one_worker_met_cools_the_credential_on_every_worker(
+    tmp_path: Path,
+    upstream: FakeUpstream,
+    redis_server: RedisServer,
+    gateways: Callable[..., GatewayProcess],
+) -> None:
+    policy = LimitsPolicy.create(tmp_path / "policy", upstream.url, {"team": KeySpec()})
+    gateway = _two_workers(policy, redis_server, gateways)
+    secret = policy.secrets["team"]
+    _until_both_workers_served(gateway, upstream, secret, 2)
+    upstream.reset()
+    upstream.fail_next(
+        Fault(
+            status=429,
+            headers={"retry-after": "30"},
+            body={"error": {"message": "slow down", "type": "rate_limit_error"}},
+        )
+    )
+    first = chat(gateway.url, secret)
+    assert first.status_code == 503  # the route's only credential now cools for 30 s
+    time.sleep(0.5)  # the cooldown crosses to the other worker within about 0.1 s
+    answers = [chat(gateway.url, secret) for _ in range(20)]  # a new connection each
+    assert [a.status_code for a in answers] == [503] * 20
+    assert all(0 < int(a.headers["retry-after"]) <= 30 for a in answers)
+    assert len(upstream.requests) == 1  # no worker asked the cooling credential again
