@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 import redis
 
 from tests.limits_e2e.calls import chat, key_usage
@@ -55,15 +56,21 @@ def _subscribed_workers(redis_url: str) -> int:
         client.close()
 
 
-def _two_workers(
-    policy: LimitsPolicy, redis_server: RedisServer, gateways: Callable[..., GatewayProcess]
-) -> GatewayProcess:
+@pytest.fixture
+def two_workers(
+    tmp_path: Path,
+    upstream: FakeUpstream,
+    redis_server: RedisServer,
+    gateways: Callable[..., GatewayProcess],
+) -> tuple[LimitsPolicy, GatewayProcess]:
+    """A policy with one key, `team`, served by a gateway of two workers on one Redis."""
+    policy = LimitsPolicy.create(tmp_path / "policy", upstream.url, {"team": KeySpec()})
     gateway = gateways(policy.repo, "--workers", "2", "--redis-url", redis_server.url)
     started = time.monotonic() + 20
     while _subscribed_workers(redis_server.url) < 2:  # the second worker may still be starting
         assert time.monotonic() < started, "the workers did not both subscribe"
         time.sleep(0.05)
-    return gateway
+    return policy, gateway
 
 
 def _until_both_workers_served(
@@ -81,13 +88,9 @@ def _until_both_workers_served(
 
 
 def test_every_worker_counts_and_streams_what_all_workers_served(
-    tmp_path: Path,
-    upstream: FakeUpstream,
-    redis_server: RedisServer,
-    gateways: Callable[..., GatewayProcess],
+    two_workers: tuple[LimitsPolicy, GatewayProcess], upstream: FakeUpstream
 ) -> None:
-    policy = LimitsPolicy.create(tmp_path / "policy", upstream.url, {"team": KeySpec()})
-    gateway = _two_workers(policy, redis_server, gateways)
+    policy, gateway = two_workers
     viewer = Viewer(gateway.url, policy.admin)  # connected to one of the two workers
     try:
         # One connection per request: the kernel hands them to either worker.
@@ -126,13 +129,9 @@ def test_every_worker_counts_and_streams_what_all_workers_served(
 
 
 def test_a_429_one_worker_met_cools_the_credential_on_every_worker(
-    tmp_path: Path,
-    upstream: FakeUpstream,
-    redis_server: RedisServer,
-    gateways: Callable[..., GatewayProcess],
+    two_workers: tuple[LimitsPolicy, GatewayProcess], upstream: FakeUpstream
 ) -> None:
-    policy = LimitsPolicy.create(tmp_path / "policy", upstream.url, {"team": KeySpec()})
-    gateway = _two_workers(policy, redis_server, gateways)
+    policy, gateway = two_workers
     secret = policy.secrets["team"]
     _until_both_workers_served(gateway, upstream, secret, 2)
     upstream.reset()
