@@ -61,6 +61,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self._heads: dict[tuple[bytes, bytes], bytes] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._swept_at = 0.0
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -237,9 +238,21 @@ class Http1Transport(httpx.AsyncBaseTransport):
             conn.close()
             return
         conn.busy = False
-        conn.idle_since = self.loop.time()
+        now = conn.idle_since = self.loop.time()
         self._idle.setdefault(conn.origin, []).append(conn)
         self._wake_slot_waiter()
+        if now - self._swept_at > self._keepalive_expiry:
+            self._close_expired(now)
+
+    def _close_expired(self, now: float) -> None:
+        """Close idle connections past keepalive_expiry to any origin (an upstream no longer
+        called, e.g. after a policy change, would otherwise hold its sockets until it hangs
+        up itself)."""
+        self._swept_at = now
+        stale_before = now - self._keepalive_expiry
+        for conns in self._idle.values():
+            while conns and conns[0].idle_since < stale_before:  # oldest first
+                conns.pop(0).close()
 
     def opened(self, conn: Connection) -> None:
         """A connection was made (connection_made): it holds a slot until it is lost."""

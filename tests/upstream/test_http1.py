@@ -263,3 +263,20 @@ async def test_failed_connects_give_their_slots_back() -> None:
             assert [r.status_code for r in responses] == [200, 200]
     finally:
         await server.stop()
+
+
+async def test_idle_connections_to_an_origin_no_longer_called_are_closed() -> None:
+    first = await Upstream(routes={"/json": answer_json}).start()
+    second = await Upstream(routes={"/json": answer_json}).start()
+    try:
+        async with create_http_client(keepalive_expiry=0.2) as client:
+            assert (await client.get(first.url("/json"))).status_code == 200
+            assert first.open_connections == 1  # kept for the next request
+            await asyncio.sleep(0.3)
+            # Only the other origin is called now; its traffic retires the first's socket.
+            assert (await client.get(second.url("/json"))).status_code == 200
+            await eventually(lambda: first.open_connections == 0)
+            assert second.open_connections == 1
+    finally:
+        await first.stop()
+        await second.stop()
