@@ -48,7 +48,11 @@ class EventFanout:
         channel: str = CHANNEL,
         apply_cooldowns: Callable[[list[Cooldown]], None] | None = None,
     ) -> None:
-        self._redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=1.0)
+        # The health check pings a quiet subscription, so a connection that died without
+        # a word is noticed and replaced instead of waiting for messages forever.
+        self._redis = aioredis.Redis.from_url(
+            redis_url, socket_connect_timeout=1.0, health_check_interval=30
+        )
         self._apply = apply
         self._apply_cooldowns = apply_cooldowns
         self._channel = channel
