@@ -28,6 +28,7 @@ from gateway.responses import error_response, protocol_of_path, request_id_of
 from gateway.settings import Settings
 from gateway.state import AppState
 from gateway.upstream.dispatch import Dispatcher
+from gateway.upstream.proxy import UpstreamProxy
 from gateway.upstream.strategy import RouteCursors
 from gateway.upstream.transport import create_http_client
 from gateway.usage.events import EventBus
@@ -118,7 +119,12 @@ async def _build_state(settings: Settings) -> AppState:
         fetch_interval=settings.sync_interval,
     )
     await asyncio.to_thread(watcher.load_initial)
-    http = create_http_client()
+    proxy = (
+        UpstreamProxy.parse(settings.upstream_proxy, settings.no_proxy)
+        if settings.upstream_proxy
+        else None
+    )
+    http = create_http_client(proxy=proxy)
     pools = CredentialPools(CredentialResolver(settings.credentials_dir))
     limiter = create_limiter(settings.redis_url, settings.state_dir, settings.limits_fail_mode)
     await limiter.start()

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.upstream.proxy import DEFAULT_NO_PROXY
+
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 
 
@@ -36,6 +38,10 @@ class Settings:
     """Events a live viewer may fall behind before it is dropped."""
     events_heartbeat_s: float = 15.0
     request_log_retention_days: float = 30.0
+    upstream_proxy: str | None = None
+    """http://[user:password@]host:port: upstream connections tunnel through it."""
+    no_proxy: str = DEFAULT_NO_PROXY
+    """Hosts reached directly, not through upstream_proxy (comma list; suffixes match)."""
     instance: str = ""
     """Set by `serve` for its worker processes: they share events on a channel of their own."""
 
@@ -78,6 +84,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, s
     opt("--events-viewer-backlog", "EVENTS_VIEWER_BACKLOG", d.events_viewer_backlog, type=int)
     opt("--events-heartbeat", "EVENTS_HEARTBEAT", d.events_heartbeat_s, type=float)
     opt(
+        "--upstream-proxy",
+        "UPSTREAM_PROXY",
+        d.upstream_proxy,
+        help="http://[user:pass@]host:port egress proxy for upstream calls (CONNECT tunnels)",
+    )
+    opt("--no-proxy", "NO_PROXY", d.no_proxy, help="hosts reached without the proxy")
+    opt(
         "--request-log-retention-days",
         "REQUEST_LOG_RETENTION_DAYS",
         d.request_log_retention_days,
@@ -108,6 +121,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         events_viewer_backlog=int(args.events_viewer_backlog),
         events_heartbeat_s=float(args.events_heartbeat),
         request_log_retention_days=float(args.request_log_retention_days),
+        upstream_proxy=args.upstream_proxy or None,
+        no_proxy=args.no_proxy,
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from gateway.commands.init_cmd import print_secrets
 from gateway.logs import configure_logging
 from gateway.settings import Settings, add_serve_arguments, settings_from_args
+from gateway.upstream.proxy import ProxyConfigError, UpstreamProxy
 from policies.init import init_repo
 from policies.problems import PolicyRepoError
 from policies.remote import RemoteSyncError, clone_policy_repo, redact_url
@@ -53,6 +54,12 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if settings.upstream_proxy:
+        try:
+            UpstreamProxy.parse(settings.upstream_proxy, settings.no_proxy)
+        except ProxyConfigError as exc:
+            print(f"modelgate serve: --upstream-proxy: {exc}.", file=sys.stderr)
+            return 2
     if not _is_repository(settings.policy_repo):
         if settings.remote:
             return _clone(settings) or _serve(settings)

@@ -29,6 +29,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 import httpx
 
 from gateway.upstream.http1_connection import Connection, Origin, ResponseBody
+from gateway.upstream.proxy import UpstreamProxy
 
 __all__ = ["Http1Transport", "ResponseBody"]
 
@@ -40,7 +41,8 @@ class Http1Transport(httpx.AsyncBaseTransport):
     """An httpx transport speaking HTTP/1.1 over a pool of keep-alive connections.
 
     `max_connections` bounds open connections in all; `keepalive_expiry` is how long an idle
-    one is kept. `ssl_context` verifies TLS upstreams (default: httpx's trust store).
+    one is kept. `ssl_context` verifies TLS upstreams (default: httpx's trust store). With a
+    `proxy`, connections to hosts it applies to are CONNECT tunnels through it (proxy.py).
     """
 
     def __init__(
@@ -49,8 +51,10 @@ class Http1Transport(httpx.AsyncBaseTransport):
         max_connections: int = 1000,
         keepalive_expiry: float = 30,
         ssl_context: ssl.SSLContext | None = None,
+        proxy: UpstreamProxy | None = None,
     ) -> None:
         self._max_connections = max_connections
+        self._proxy = proxy
         self._keepalive_expiry = keepalive_expiry
         self._ssl_context = ssl_context
         self._idle: dict[Origin, list[Connection]] = {}
@@ -206,16 +210,23 @@ class Http1Transport(httpx.AsyncBaseTransport):
             sni = request.extensions.get("sni_hostname")
             server_hostname = sni if isinstance(sni, str) else host
         conn: Connection | None = None
+        proxy = self._proxy if self._proxy and self._proxy.applies_to(host) else None
         self._connecting += 1
         try:
             async with asyncio.timeout(connect_timeout):
-                _, conn = await self.loop.create_connection(
-                    lambda: Connection(self, origin),
-                    host,
-                    port,
-                    ssl=tls,
-                    server_hostname=server_hostname,
-                )
+                if proxy is None:
+                    _, conn = await self.loop.create_connection(
+                        lambda: Connection(self, origin),
+                        host,
+                        port,
+                        ssl=tls,
+                        server_hostname=server_hostname,
+                    )
+                else:
+                    conn = await self._tunnel(proxy, origin, tls, server_hostname)
+        except httpx.ProxyError as exc:
+            exc.request = request
+            raise
         except TimeoutError:
             raise httpx.ConnectTimeout(
                 "timed out connecting to the upstream", request=request
@@ -230,6 +241,32 @@ class Http1Transport(httpx.AsyncBaseTransport):
             self._connecting -= 1
             if conn is None:
                 self._wake_slot_waiter()  # the attempt failed: its slot is free again
+        return conn
+
+    async def _tunnel(
+        self,
+        proxy: UpstreamProxy,
+        origin: Origin,
+        tls: ssl.SSLContext | None,
+        server_hostname: str | None,
+    ) -> Connection:
+        """A connection to `origin` through a CONNECT tunnel, TLS inside it when https."""
+        _, conn = await self.loop.create_connection(
+            lambda: Connection(self, origin), proxy.host, proxy.port
+        )
+        try:
+            await conn.open_tunnel(proxy.connect_request(origin[1], origin[2]))
+            if tls is not None:
+                assert conn.transport is not None
+                inner = await self.loop.start_tls(
+                    conn.transport, conn, tls, server_hostname=server_hostname
+                )
+                if inner is None:
+                    raise httpx.ConnectError("TLS could not start inside the proxy tunnel")
+                conn.transport = inner
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def release(self, conn: Connection) -> None:

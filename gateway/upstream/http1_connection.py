@@ -49,6 +49,8 @@ class Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.reading_paused = False
         self.drain: asyncio.Future[None] | None = None
+        self._tunnel_reply: bytearray | None = None
+        self._tunnel_waiter: asyncio.Future[int] | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -74,6 +76,9 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.engine.forget(self)
+        tunnel = self._tunnel_waiter
+        if tunnel is not None and not tunnel.done():
+            tunnel.set_exception(httpx.ProxyError("the upstream proxy closed the connection"))
         if exc is None and self.headers_done and not self.complete and not self.has_length:
             self.complete = True  # a body delimited by the connection's (clean) end
         elif not self.complete and self.error is None:
@@ -93,6 +98,9 @@ class Connection(asyncio.Protocol):
         return False  # close; connection_lost tells a complete body from a broken one
 
     def data_received(self, data: bytes) -> None:
+        if self._tunnel_reply is not None:
+            self._tunnel_data(data)
+            return
         if not self.busy:  # nothing was asked: e.g. a 408 an upstream sends before closing
             self.close()
             return
@@ -115,6 +123,35 @@ class Connection(asyncio.Protocol):
         drain, self.drain = self.drain, None
         if drain is not None and not drain.done():
             drain.set_result(None)
+
+    # ---------------------------------------------------------------- a proxy tunnel
+    async def open_tunnel(self, connect_request: bytes) -> None:
+        """Ask the proxy this connection goes to for a tunnel; ProxyError unless it agrees."""
+        assert self.transport is not None
+        self._tunnel_reply = bytearray()
+        waiter = self._tunnel_waiter = self.engine.loop.create_future()
+        self.transport.write(connect_request)
+        try:
+            status = await waiter
+        finally:
+            self._tunnel_reply = self._tunnel_waiter = None
+        if not 200 <= status < 300:
+            raise httpx.ProxyError(f"the upstream proxy refused the tunnel ({status})")
+
+    def _tunnel_data(self, data: bytes) -> None:
+        reply, waiter = self._tunnel_reply, self._tunnel_waiter
+        if reply is None or waiter is None or waiter.done():
+            return
+        reply += data
+        if b"\r\n\r\n" not in reply:
+            if len(reply) > 16384:
+                waiter.set_exception(httpx.ProxyError("the upstream proxy sent no valid reply"))
+            return
+        words = bytes(reply.split(b"\r\n", 1)[0]).split()  # HTTP/1.1 200 Connection established
+        if len(words) >= 2 and words[0].startswith(b"HTTP/") and words[1].isdigit():
+            waiter.set_result(int(words[1]))
+        else:
+            waiter.set_exception(httpx.ProxyError("the upstream proxy sent no valid reply"))
 
     # ---------------------------------------------------------------- httptools callbacks
     def on_message_begin(self) -> None:

@@ -7,7 +7,8 @@ own engine and the client skips the httpx work a gateway does not need (bench/tr
 has the numbers).
 
 The client keeps no cookies (it serves every caller: one caller's upstream Set-Cookie must not
-ride along on another's request), never follows redirects, ignores proxy environment variables,
+ride along on another's request), never follows redirects, ignores proxy environment variables
+(an egress proxy is set explicitly: `--upstream-proxy`, proxy.py),
 and asks upstreams for uncompressed bodies, so pass-through bytes can be scanned and relayed as
 they are. `response.elapsed` is not recorded; the pipeline times requests itself.
 """
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 
 from gateway.upstream.http1 import Http1Transport, ResponseBody
+from gateway.upstream.proxy import UpstreamProxy
 
 __all__ = ["Http1Transport", "UpstreamClient", "create_http_client", "read_body"]
 
@@ -35,16 +37,18 @@ def create_http_client(
     connect_timeout: float = 10,
     keepalive_expiry: float = 30,
     transport: httpx.AsyncBaseTransport | None = None,
+    proxy: UpstreamProxy | None = None,
 ) -> httpx.AsyncClient:
     """The worker's shared upstream client; close it (`aclose`) before its event loop ends.
 
     `max_connections` bounds open upstream connections in all (a request waits for a free one
     up to its pool + connect timeout); an idle connection is kept `keepalive_expiry` seconds.
     `transport` replaces the engine: unit tests that mock upstreams with pytest-httpx pass
-    `httpx.AsyncHTTPTransport()`, the class pytest-httpx patches.
+    `httpx.AsyncHTTPTransport()`, the class pytest-httpx patches. `proxy`: an egress proxy
+    that connections tunnel through (gateway/upstream/proxy.py).
     """
     engine = transport or Http1Transport(
-        max_connections=max_connections, keepalive_expiry=keepalive_expiry
+        max_connections=max_connections, keepalive_expiry=keepalive_expiry, proxy=proxy
     )
     return UpstreamClient(transport=engine, timeout=httpx.Timeout(None, connect=connect_timeout))
 
