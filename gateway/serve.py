@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +24,7 @@ from gateway.upstream.dispatch import ForwardHeaders, Opened
 from gateway.upstream.endpoints import FAMILY, Op
 from gateway.upstream.transport import read_body
 from gateway.usage.tokens import read_usage
+from gateway.usage_estimates import estimate_unreported
 from policies.snapshot import ResolvedRoute, Target
 
 log = logging.getLogger("modelgate.serve")
@@ -134,6 +136,8 @@ async def serve_call(
                 f"The upstream for '{route.model}' sent a non-JSON answer."
             ) from None
         read_usage(family, parsed, ex.usage)
+        if ex.usage.total == 0:  # reported none: quotas count an estimate, never nothing
+            estimate_unreported(ex.usage, op, ex.protocol, body, request.body, content)
         ex.status = upstream.status_code
         if translation is not None:
             content = _translated_body(translation, parsed, route.model)
@@ -159,18 +163,8 @@ def _translated_body(translation: Translation, parsed: Any, model: str) -> bytes
         ) from None
 
 
-async def serve_json_array_stream(
-    request: Request,
-    state: AppState,
-    ex: Exchange,
-    op: Op,
-    body: dict[str, Any],
-    route: ResolvedRoute,
-    stream: bool,
-    headers: dict[str, str],
-) -> HTTPResponse | None:
-    """Gemini's streamGenerateContent without alt=sse: the stream as one JSON array."""
-    return await serve_call(request, state, ex, op, body, route, stream, headers, json_array=True)
+serve_json_array_stream: Serve = functools.partial(serve_call, json_array=True)
+"""Gemini's streamGenerateContent without alt=sse: the stream as one JSON array."""
 
 
 class _ClientStream:

@@ -15,7 +15,6 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from gateway.api.models_list import list_models, show_model
 from gateway.count_tokens import serve_count_tokens
-from gateway.embedding_usage import serve_embeddings
 from gateway.errors import NotFound, Protocol
 from gateway.pipeline import Endpoint, run
 from gateway.responses import error_response, request_id_of
@@ -30,12 +29,8 @@ STREAM_AS_ARRAY = Endpoint(
     Protocol.GEMINI, Op.CHAT, required=(("contents", list),), serve=serve_json_array_stream
 )
 COUNT_TOKENS = Endpoint(Protocol.GEMINI, Op.COUNT_TOKENS, serve=serve_count_tokens)
-EMBED = Endpoint(
-    Protocol.GEMINI, Op.EMBEDDINGS, required=(("content", dict),), serve=serve_embeddings
-)
-BATCH_EMBED = Endpoint(
-    Protocol.GEMINI, Op.EMBEDDINGS, required=(("requests", list),), serve=serve_embeddings
-)
+EMBED = Endpoint(Protocol.GEMINI, Op.EMBEDDINGS, required=(("content", dict),))
+BATCH_EMBED = Endpoint(Protocol.GEMINI, Op.EMBEDDINGS, required=(("requests", list),))
 
 _METHODS = {
     "generateContent": GENERATE,

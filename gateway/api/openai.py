@@ -5,7 +5,6 @@ from __future__ import annotations
 from sanic import Blueprint, HTTPResponse, Request
 
 from gateway.api.models_list import list_models, show_model
-from gateway.embedding_usage import serve_embeddings
 from gateway.errors import Protocol
 from gateway.pipeline import Endpoint, run
 from gateway.upstream.endpoints import Op
@@ -14,9 +13,7 @@ bp = Blueprint("openai")
 
 CHAT = Endpoint(Protocol.OPENAI, Op.CHAT, required=(("messages", list),))
 COMPLETIONS = Endpoint(Protocol.OPENAI, Op.COMPLETIONS, required=(("prompt", object),))
-EMBEDDINGS = Endpoint(
-    Protocol.OPENAI, Op.EMBEDDINGS, required=(("input", object),), serve=serve_embeddings
-)
+EMBEDDINGS = Endpoint(Protocol.OPENAI, Op.EMBEDDINGS, required=(("input", object),))
 RESPONSES = Endpoint(Protocol.OPENAI, Op.RESPONSES, required=(("input", object),))
 
 

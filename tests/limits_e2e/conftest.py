@@ -97,6 +97,7 @@ SHARED_KEYS = {
     "embed-openai": KeySpec(limits="{tpm: 1000, tokens_per_day: 1000}"),  # test_embeddings
     "embed-native": KeySpec(limits="{tpm: 1000, tokens_per_month: 1000}"),
     "embed-quota": KeySpec(limits="{tokens_per_day: 20}"),
+    "no-usage": KeySpec(limits="{tpm: 100000, tokens_per_day: 100000}"),
 }
 """Keys of the shared gateways; each test uses keys of its own, so counts never mix."""
 

@@ -1,5 +1,6 @@
-"""Gemini embeddings report no usage: the gateway counts its estimate against tpm and quotas,
-through OpenAI's /v1/embeddings and Gemini's own embedContent and batchEmbedContents."""
+"""Answers that report no usage: the gateway counts its estimate against tpm and quotas.
+Gemini embeddings never report any (through OpenAI's /v1/embeddings and Gemini's own
+embedContent and batchEmbedContents); some OpenAI-compatible servers leave it out of chat."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from typing import Any
 import httpx
 import openai
 
-from gateway.embedding_usage import input_tokens_estimate
 from gateway.errors import Protocol
+from gateway.usage_estimates import input_tokens_estimate
 from tests.limits_e2e.calls import assert_refused
 from tests.limits_e2e.conftest import Served
-from tests.support.fake_upstream import FakeUpstream
+from tests.support.fake_upstream import FakeUpstream, Fault
 
 ROUTE = "embed-gemini"
 TEXTS = ["a short text", "x" * 41]
@@ -81,3 +82,21 @@ def test_the_estimate_reads_texts_and_falls_back_to_the_body_size() -> None:
     image = {"content": {"parts": [{"inline_data": {"mime_type": "image/png", "data": "AA=="}}]}}
     assert input_tokens_estimate(Protocol.GEMINI, image, b"x" * 400) == 100
     assert input_tokens_estimate(Protocol.OPENAI, {"input": [[1, 2, 3]]}, b"x" * 40) == 10
+
+
+def test_a_chat_answer_without_usage_counts_an_estimate(
+    served: Served, upstream: FakeUpstream
+) -> None:
+    message = {"role": "assistant", "content": "Hello from a server that counts nothing."}
+    answer = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "upstream-mini",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+    }
+    upstream.fail_next(Fault(status=200, body=answer))
+    response = served.chat("no-usage")
+    assert response.status_code == 200 and "usage" not in response.json()
+    tpm, day, _ = counted(served, "no-usage")
+    assert day == tpm > 1  # the prompt's estimate and at least one completion token

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import threading
 from dataclasses import dataclass, field
+
+from tests.support.loop_thread import LoopThread
 
 
 @dataclass
@@ -68,16 +69,12 @@ class ProxyThread:
 
     def __init__(self, password: str | None = None) -> None:
         self.proxy = ConnectProxy(password=password)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread = LoopThread()
 
     def __enter__(self) -> ConnectProxy:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.proxy.start(), self._loop).result(10)
+        self._thread.run(self.proxy.start())
         return self.proxy
 
     def __exit__(self, *_: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.proxy.stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
+        self._thread.run(self.proxy.stop())
+        self._thread.stop()

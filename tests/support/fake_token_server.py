@@ -9,12 +9,13 @@ for its name, and its claims are recorded. Tokens are `tok-{name}-{n}`.
 from __future__ import annotations
 
 import asyncio
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 from aiohttp import web
+
+from tests.support.loop_thread import LoopThread, serve_app
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -47,32 +48,19 @@ class FakeTokenServer:
     port: int = 0
 
     def __post_init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread = LoopThread()
         self._runner: web.AppRunner | None = None
 
     def start(self) -> FakeTokenServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
-    async def _start(self) -> None:
         app = web.Application()
         app.router.add_post("/token/{name}", self._token)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._runner, self.port = self._thread.run(serve_app(app))
+        return self
 
     def stop(self) -> None:
         if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
+            self._thread.run(self._runner.cleanup())
+        self._thread.stop()
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/token/{name}"

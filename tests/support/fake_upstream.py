@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.support import fake_replies as replies
+from tests.support.loop_thread import LoopThread, serve_app
 
 
 @dataclass
@@ -52,35 +53,22 @@ class FakeUpstream:
         self.release_stream = threading.Event()
         self.hold_stream_after_first_chunk = False
         self._faults: deque[Fault] = deque()
-        self._loop = asyncio.new_event_loop()
+        self._thread = LoopThread()
         self._runner: web.AppRunner | None = None
         self.port = 0
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     # lifecycle -------------------------------------------------------------------------
     def start(self) -> FakeUpstream:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
-    async def _start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._runner, self.port = self._thread.run(serve_app(app))
+        return self
 
     def stop(self) -> None:
         self.release_stream.set()
         if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
+            self._thread.run(self._runner.cleanup())
+        self._thread.stop()
 
     @property
     def url(self) -> str:
