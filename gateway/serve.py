@@ -23,7 +23,7 @@ from gateway.translation import Translation
 from gateway.upstream.dispatch import ForwardHeaders, Opened
 from gateway.upstream.endpoints import FAMILY, Op
 from gateway.upstream.transport import read_body
-from gateway.usage.tokens import read_usage
+from gateway.usage.tokens import LARGE_ANSWER, read_usage, usage_by_search
 from gateway.usage_estimates import estimate_unreported
 from policies.snapshot import ResolvedRoute, Target
 
@@ -129,19 +129,26 @@ async def serve_call(
         finally:
             await upstream.aclose()
         ex.mark_first_byte()
-        try:
-            parsed = orjson.loads(content)
-        except orjson.JSONDecodeError:
-            raise UpstreamFailed(
-                f"The upstream for '{route.model}' sent a non-JSON answer."
-            ) from None
-        read_usage(family, parsed, ex.usage)
+        # A large pass-through answer is searched for its usage, not parsed: the rest only
+        # needs the answer itself when it is translated (then `found` is all of it).
+        found = (
+            usage_by_search(family, content)
+            if translation is None and len(content) > LARGE_ANSWER
+            else None
+        )
+        if found is None:
+            try:
+                found = orjson.loads(content)
+            except orjson.JSONDecodeError:
+                raise UpstreamFailed(
+                    f"The upstream for '{route.model}' sent a non-JSON answer."
+                ) from None
+        read_usage(family, found, ex.usage)
         if ex.usage.total == 0:  # reported none: quotas count an estimate, never nothing
             estimate_unreported(ex.usage, op, ex.protocol, body, request.body, content)
         ex.status = upstream.status_code
         if translation is not None:
-            content = _translated_body(translation, parsed, route.model)
-        # The answer parsed as JSON, so it is JSON, whatever the upstream called it.
+            content = _translated_body(translation, found, route.model)
         return HTTPResponse(
             content, status=upstream.status_code, headers=headers, content_type=JSON
         )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from gateway.errors import Protocol
 
@@ -69,3 +72,39 @@ def read_usage(family: Protocol, data: Any, usage: Usage) -> None:
         details = raw.get("prompt_tokens_details") or {}
     if isinstance(details, dict):
         usage.cached_tokens = _int(details.get("cached_tokens"))
+
+
+LARGE_ANSWER = 64 * 1024
+"""Whole-body answers above this size are searched for their usage instead of parsed whole
+(an embeddings answer of 100 vectors is 3 MB: orjson takes 13 ms over it)."""
+_USAGE_KEY = {Protocol.GEMINI: "usageMetadata"}
+_AFTER_KEY = re.compile(rb"\s*:\s*\{")
+_MAX_USAGE_BYTES = 4096
+
+
+def usage_by_search(family: Protocol, content: bytes) -> dict[str, Any] | None:
+    """The top-level usage of a whole-body answer without parsing all of it, as read_usage
+    takes it: `{key: object}`, `{}` when the answer names no usage at all, or None when the
+    search cannot tell (parse the answer instead).
+
+    The last `"usage":` key is the answer's own: inside JSON strings quotes are escaped, and
+    every protocol puts usage after the content it counts.
+    """
+    name = _USAGE_KEY.get(family, "usage")
+    key = f'"{name}"'.encode()
+    at = content.rfind(key)
+    if at < 0:
+        return {}
+    brace = _AFTER_KEY.match(content, at + len(key))
+    if brace is None:
+        return None
+    start = end = brace.end() - 1
+    for _ in range(8):  # one more closing brace per nested object in the usage
+        end = content.find(b"}", end + 1)
+        if end < 0 or end - start > _MAX_USAGE_BYTES:
+            return None
+        try:
+            return {name: orjson.loads(content[start : end + 1])}
+        except orjson.JSONDecodeError:
+            continue
+    return None

@@ -98,6 +98,7 @@ SHARED_KEYS = {
     "embed-native": KeySpec(limits="{tpm: 1000, tokens_per_month: 1000}"),
     "embed-quota": KeySpec(limits="{tokens_per_day: 20}"),
     "no-usage": KeySpec(limits="{tpm: 100000, tokens_per_day: 100000}"),
+    "large-answer": KeySpec(limits="{tpm: 100000, tokens_per_day: 100000}"),
 }
 """Keys of the shared gateways; each test uses keys of its own, so counts never mix."""
 

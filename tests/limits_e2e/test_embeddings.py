@@ -100,3 +100,22 @@ def test_a_chat_answer_without_usage_counts_an_estimate(
     assert response.status_code == 200 and "usage" not in response.json()
     tpm, day, _ = counted(served, "no-usage")
     assert day == tpm > 1  # the prompt's estimate and at least one completion token
+
+
+def test_a_large_answer_is_relayed_as_it_came_and_counts_its_usage(
+    served: Served, upstream: FakeUpstream
+) -> None:
+    vectors = [{"object": "embedding", "index": i, "embedding": [0.125] * 1536} for i in range(40)]
+    answer = {"object": "list", "data": vectors, "model": "upstream-mini",
+              "usage": {"prompt_tokens": 321, "total_tokens": 321}}  # fmt: skip
+    upstream.fail_next(Fault(status=200, body=answer))
+    response = httpx.post(
+        f"{served.url}/v1/embeddings",
+        json={"model": "gpt-4o-mini", "input": ["a"] * 40},
+        headers={"authorization": f"Bearer {served.secret('large-answer')}"},
+        timeout=30,
+    )
+    assert response.status_code == 200
+    assert len(response.content) > 64 * 1024  # searched for its usage, not parsed
+    assert response.json() == answer
+    assert counted(served, "large-answer")[:2] == (321, 321)
