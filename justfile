@@ -5,7 +5,8 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 serve *ARGS:
     modelgate serve {{ARGS}}
 
-# Debian packages the tests need (redis-server, git, tmux); installs only what is missing.
+# Debian packages the tests need (redis-server, git, tmux, unshare and ip for the loopback-only
+# namespace, Node.js and npm for the client programs); installs only what is missing.
 system-deps:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -13,6 +14,10 @@ system-deps:
     command -v redis-server >/dev/null || missing+=(redis-server)
     command -v git >/dev/null || missing+=(git)
     command -v tmux >/dev/null || missing+=(tmux)
+    command -v unshare >/dev/null || missing+=(util-linux)
+    command -v ip >/dev/null || missing+=(iproute2)
+    command -v node >/dev/null || missing+=(nodejs)
+    command -v npm >/dev/null || missing+=(npm)
     if [ ${#missing[@]} -gt 0 ]; then
       sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
       $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -24,9 +29,21 @@ lint:
     ruff format --check .
     mypy
 
-# The whole test suite: lint, types, then every test.
-test *ARGS: system-deps lint
-    pytest -q -n 2 --dist loadfile {{ARGS}}
+# The client programs tests/clients drives (Claude Code, Codex, Gemini CLI), pinned by
+# tests/clients/package-lock.json; installed again only when that file changes.
+client-deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    dir=tests/clients
+    stamp="$dir/node_modules/.installed-$(cksum < "$dir/package-lock.json" | cut -d' ' -f1)"
+    [ -f "$stamp" ] && exit 0
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
+    touch "$stamp"
+
+# The whole test suite: lint, types, then every test, in a network namespace where only
+# loopback exists (tests/loopback-only), so no test or client program can reach further.
+test *ARGS: system-deps client-deps lint
+    tests/loopback-only pytest -q -n 2 --dist loadfile {{ARGS}}
 
 # Format the code in place.
 fmt:
