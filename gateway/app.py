@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import sys
 import time
 from functools import partial
 from types import SimpleNamespace
@@ -15,18 +17,21 @@ from sanic.exceptions import MethodNotAllowed, PayloadTooLarge, SanicException
 from sanic.exceptions import NotFound as RouteNotFound
 
 from credentials.pool import CredentialPools, CredentialResolver
+from credentials.refs import AllowedRefs
 from gateway.admin import routes as admin_routes
 from gateway.admin import sync as admin_sync
 from gateway.api import anthropic as anthropic_api
 from gateway.api import gemini as gemini_api
 from gateway.api import openai as openai_api
-from gateway.errors import BadRequest, BodyTooLarge, GatewayError, NotFound
+from gateway.errors import BadRequest, GatewayError, NotFound
 from gateway.limits.factory import create_limiter
 from gateway.logs import configure_logging
 from gateway.metrics import GatewayMetrics, LiveSources
+from gateway.request_body import RequestBodies, body_too_large
 from gateway.responses import error_response, protocol_of_path, request_id_of
 from gateway.settings import Settings
 from gateway.state import AppState
+from gateway.translation import SWITCH_INTERVAL_S
 from gateway.upstream.dispatch import Dispatcher
 from gateway.upstream.proxy import UpstreamProxy
 from gateway.upstream.strategy import RouteCursors
@@ -53,7 +58,7 @@ def create_app(settings: Settings, name: str = "modelgate") -> AppType:
     app = Sanic(name, configure_logging=False)
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.RESPONSE_TIMEOUT = STREAM_RESPONSE_TIMEOUT_S
-    app.config.REQUEST_TIMEOUT = 60
+    app.config.REQUEST_TIMEOUT = math.ceil(settings.body_timeout_s)  # idle, as a head arrives
     app.config.KEEP_ALIVE_TIMEOUT = 75
     app.config.NOISY_EXCEPTIONS = False
     app.config.ACCESS_LOG = False
@@ -67,6 +72,7 @@ def create_app(settings: Settings, name: str = "modelgate") -> AppType:
 
     @app.before_server_start
     async def start(app: AppType) -> None:
+        sys.setswitchinterval(SWITCH_INTERVAL_S)  # large translations run on a thread
         if settings.workers > 1:  # each serving process needs its own log writer thread
             configure_logging(settings.log_level, settings.log_format)
         app.ctx.state = await _build_state(settings)
@@ -117,6 +123,7 @@ async def _build_state(settings: Settings) -> AppState:
         on_attempt=metrics.policy_attempt,
         fetch=fetch_hook(holder.remote) if holder.remote else None,
         fetch_interval=settings.sync_interval,
+        allowed=AllowedRefs.parse(settings.credential_env_prefix),
     )
     await asyncio.to_thread(watcher.load_initial)
     proxy = (
@@ -152,6 +159,11 @@ async def _build_state(settings: Settings) -> AppState:
         limiter=limiter,
         events=events,
         recorder=Recorder(holder, events, traffic, metrics, request_log),
+        bodies=RequestBodies(
+            settings.max_body_bytes,
+            settings.max_inflight_body_mb * 1024 * 1024,
+            settings.body_timeout_s,
+        ),
     )
 
 
@@ -174,11 +186,7 @@ def _as_gateway_error(exc: Exception, request: Request) -> GatewayError:
     if isinstance(exc, GatewayError):
         return exc
     if isinstance(exc, PayloadTooLarge):
-        limit = request.app.config.REQUEST_MAX_SIZE
-        return BodyTooLarge(
-            f"The request body is larger than this gateway accepts ({limit} bytes). "
-            "Send a smaller request."
-        )
+        return body_too_large(request.app.config.REQUEST_MAX_SIZE)
     if isinstance(exc, RouteNotFound):
         return NotFound(f"There is no endpoint {request.method} {request.path} on this gateway.")
     if isinstance(exc, MethodNotAllowed):

@@ -24,6 +24,7 @@ from sanic import HTTPResponse, Request
 from gateway.errors import BadRequest, Protocol, UpstreamFailed
 from gateway.exchange import Exchange
 from gateway.responses import JSON
+from gateway.serve import _broke_off as broke_off
 from gateway.state import AppState
 from gateway.translate import anthropic_messages, gemini_content
 from gateway.translate.canonical import (
@@ -34,8 +35,9 @@ from gateway.translate.canonical import (
     ToolCallPart,
     ToolResultPart,
 )
-from gateway.translate.wire import dumps
+from gateway.translation import dump_body
 from gateway.upstream.endpoints import FAMILY, Op
+from gateway.upstream.transport import read_body
 from policies.snapshot import ResolvedRoute, Target
 
 CHARS_PER_TOKEN = 4
@@ -83,13 +85,13 @@ class _CountBodies:
         request = read_request(self.protocol, self.body)
         if family is Protocol.ANTHROPIC:
             full = anthropic_messages.request_from_canonical(request, model)
-            return orjson.dumps({k: full[k] for k in _ANTHROPIC_COUNT_FIELDS if k in full})
+            return dump_body({k: full[k] for k in _ANTHROPIC_COUNT_FIELDS if k in full})
         generate = gemini_content.request_from_canonical(request, model)
         generate.pop("generationConfig", None)
-        return orjson.dumps({"generateContentRequest": {"model": _gemini_model(model), **generate}})
+        return dump_body({"generateContentRequest": {"model": _gemini_model(model), **generate}})
 
     def _with(self, **changes: Any) -> bytes:
-        return orjson.dumps({**self.body, **changes})
+        return dump_body({**self.body, **changes})
 
 
 def _answer(protocol: Protocol, tokens: int) -> dict[str, Any]:
@@ -124,7 +126,7 @@ def estimate(request: ChatRequest) -> int:
             elif isinstance(part, ThinkingPart) and not part.redacted:
                 chars += len(part.text)
     for tool in request.tools:
-        chars += len(tool.name) + len(tool.description or "") + len(dumps(tool.parameters))
+        chars += len(tool.name) + len(tool.description or "") + len(dump_body(tool.parameters))
     text_tokens = -(-chars // CHARS_PER_TOKEN)
     return text_tokens + TOKENS_PER_MESSAGE * len(request.messages) + TOKENS_PER_IMAGE * images
 
@@ -153,12 +155,10 @@ async def serve_count_tokens(
     opened = await state.dispatcher.open(countable, Op.COUNT_TOKENS, False, bodies)
     ex.provider, ex.target = opened.target.provider_name, opened.target.label
     family = FAMILY[opened.target.provider.type]
-    try:
-        content = await opened.response.aread()
-    except httpx.HTTPError as exc:
-        raise UpstreamFailed(
-            f"The upstream for '{route.model}' broke off its answer ({type(exc).__name__})."
-        ) from None
+    try:  # by the attempt's deadline: an upstream that stalls after its headers is cut off
+        content = await read_body(opened.response, opened.deadline)
+    except (httpx.HTTPError, TimeoutError) as exc:
+        raise UpstreamFailed(broke_off(opened, route.model, exc, "its answer")) from None
     finally:
         await opened.response.aclose()
     ex.mark_first_byte()

@@ -2,8 +2,14 @@
 
 The serving loop only hands records to a bounded queue (a full queue drops the record and
 counts it), so a slow or blocked stderr never stalls requests. Every line passes a last
-redaction step: anything shaped like a client key (`mg-...`), a SHA-256 hex digest or a URL
-with a password is masked, whatever a caller put in a message.
+redaction step: anything shaped like a client key (`mg-...`), an upstream key (`sk-...`,
+`AIza...`, a Bearer token), a SHA-256 hex digest or a URL with a password is masked,
+whatever a caller put in a message.
+
+Log lines carry strings clients chose (model names, request ids) and upstreams wrote
+(error messages), so neither format lets one end a line or reach a terminal as a control
+sequence: JSON escapes every unprintable character, and text lines quote such values and
+indent the continuation lines of a message, so only a real record starts a line.
 """
 
 from __future__ import annotations
@@ -27,6 +33,11 @@ QUEUE_SIZE = 10_000
 _CLIENT_KEY = re.compile(r"mg-[A-Za-z0-9_-]{16,}")
 _SHA256_HEX = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")
 _URL_PASSWORD = re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)")
+# Upstream credentials: OpenAI/Anthropic keys (sk-, sk-proj-, sk-ant-), Google API keys,
+# and any Bearer token (an upstream may quote one back in its error message).
+_UPSTREAM_KEY = re.compile(
+    r"\b(?P<prefix>sk-|AIza)[A-Za-z0-9_-]{8,}|(?P<bearer>(?i:\bbearer\s+))[A-Za-z0-9._~+/=-]{8,}"
+)
 # Hex digits to "1", anything else to "0": a line holds no SHA-256 digest unless its mask
 # holds 64 ones in a row, which a byte search finds 20 times faster than the regex.
 _HEX_MASK = bytes(0x31 if chr(i) in string.hexdigits else 0x30 for i in range(256))
@@ -34,7 +45,8 @@ _HEX_RUN = b"1" * 64
 
 
 def redact(line: str) -> str:
-    """Mask client keys, SHA-256 digests and URL passwords in a finished log line.
+    """Mask client keys, SHA-256 digests, URL passwords and upstream key shapes in a finished
+    log line (also applied to upstream error messages before a client sees them).
 
     Each pattern is searched separately, and only when a cheap test says it may be there:
     one combined pattern costs several times more per line.
@@ -45,7 +57,13 @@ def redact(line: str) -> str:
         line = _SHA256_HEX.sub("[redacted-sha256]", line)
     if "@" in line:
         line = _URL_PASSWORD.sub("[redacted]", line)
+    if "sk-" in line or "AIza" in line or "earer" in line or "EARER" in line:
+        line = _UPSTREAM_KEY.sub(_masked_key, line)
     return line
+
+
+def _masked_key(match: re.Match[str]) -> str:
+    return (match.group("prefix") or match.group("bearer")) + "[redacted]"
 
 
 MAX_LOGGED_TEXT = 200
@@ -53,11 +71,47 @@ ACCESS_BATCH = "access_batch"
 """The attribute of a log record that carries many finished requests' access lines."""
 
 
+CONTINUATION = "    "
+"""The indent of a text record's further lines (a message's, a traceback's)."""
+_NEEDS_QUOTES = re.compile(r'[\s"=\\]')
+
+
 def _safe_text(value: str | None) -> str | None:
-    """A client-chosen string fit for a log line: printable and short (no forged lines)."""
-    if value is None or (value.isprintable() and len(value) <= MAX_LOGGED_TEXT):
-        return value
-    return repr(value[:MAX_LOGGED_TEXT])
+    """A client-chosen string cut short; each format escapes what it must."""
+    return value if value is None else value[:MAX_LOGGED_TEXT]
+
+
+def _escaped(text: str, *, newlines: bool = False) -> str:
+    """`text` with each unprintable character as its Python escape (`\\r`, `\\x1b`,
+    `\\u202e`); line breaks kept when `newlines`."""
+    if text.isprintable():
+        return text
+    keep = "\n" if newlines else ""
+    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
+
+
+def one_line(value: object) -> str:
+    """A client's string as one word of a line of text (a log field's value, a table cell):
+    bare when it is one printable word, else double-quoted with its quotes, backslashes and
+    unprintable characters escaped, so it cannot end the line, pass for another field or
+    reach a terminal as a control sequence."""
+    text = str(value)
+    if text and text.isprintable() and not _NEEDS_QUOTES.search(text):
+        return text
+    return '"' + _escaped(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
+
+
+def _json_line(line: str) -> str:
+    """orjson escapes what JSON requires (below U+0020); the other characters a terminal
+    acts on or that hide text (DEL, C1 controls, bidi overrides) go out as `\\u` escapes."""
+    if line.isprintable():
+        return line
+    return "".join(c if c.isprintable() else _json_escape(c) for c in line)
+
+
+def _json_escape(char: str) -> str:
+    units = char.encode("utf-16-be")
+    return "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
 
 
 def access_fields(event: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +160,7 @@ class JsonFormatter(logging.Formatter):
         exc = _exception_text(self, record)
         if exc:
             data["exc"] = exc
-        return redact(orjson.dumps(data, default=str).decode())
+        return redact(_json_line(orjson.dumps(data, default=str).decode()))
 
     @staticmethod
     def _access_line(logger: str, event: dict[str, Any]) -> str:
@@ -117,7 +171,7 @@ class JsonFormatter(logging.Formatter):
             "msg": "request finished",
             **access_fields(event),
         }
-        return orjson.dumps(data).decode()
+        return _json_line(orjson.dumps(data).decode())
 
 
 class TextFormatter(logging.Formatter):
@@ -126,19 +180,20 @@ class TextFormatter(logging.Formatter):
         if batch is not None:
             return redact("\n".join(self._access_line(record.name, event) for event in batch))
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        extra = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD)
+        fields = vars(record).items()
+        extra = " ".join(f"{k}={one_line(v)}" for k, v in fields if k not in _STANDARD)
         line = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
         if extra:
             line += f" [{extra}]"
         exc = _exception_text(self, record)
         if exc:
             line += "\n" + exc
-        return redact(line)
+        return redact(_escaped(line, newlines=True).replace("\n", "\n" + CONTINUATION))
 
     @staticmethod
     def _access_line(logger: str, event: dict[str, Any]) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event["ts"]))
-        extra = " ".join(f"{k}={v}" for k, v in access_fields(event).items())
+        extra = " ".join(f"{k}={one_line(v)}" for k, v in access_fields(event).items())
         return f"{stamp} INFO    {logger}: request finished [{extra}]"
 
 

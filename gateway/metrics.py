@@ -23,6 +23,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from gateway.translate.policy import KNOWN_HINTS
 from gateway.usage.traffic import Labels, Traffic
 from policies.reload import Attempt, PolicyHolder
 
@@ -80,6 +81,14 @@ class GatewayMetrics:
             ["result"],
             registry=self.registry,
         )
+        self._dropped = Counter(
+            "modelgate_dropped_params",
+            "Request hints (sampling knobs, client metadata, cache markers...) a translated "
+            "request's provider could not carry, so the gateway dropped them; by name as the "
+            "client spelled it.",
+            ["param"],
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, str], tuple[_Observer, _Observer]] = {}
         self.registry.register(_TrafficCollector(traffic))
         ProcessCollector(registry=self.registry)
@@ -96,6 +105,12 @@ class GatewayMetrics:
         children[0].observe(latency_ms / 1000)
         if ttfb_ms is not None:
             children[1].observe(ttfb_ms / 1000)
+
+    def dropped_params(self, names: Iterable[str]) -> None:
+        """One translated request's dropped hints; a name outside the policy's list (there
+        should be none) counts as "other", so the label's values stay bounded."""
+        for name in names:
+            self._dropped.labels(name if name in KNOWN_HINTS else "other").inc()
 
     def policy_attempt(self, attempt: Attempt) -> None:
         """The PolicyWatcher's `on_attempt` hook (runs on a thread at start-up: thread-safe)."""

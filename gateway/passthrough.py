@@ -19,6 +19,9 @@ _END_MARK = {  # the event that closes a complete answer, after its final usage
     Protocol.ANTHROPIC: b"message_stop",
     Protocol.GEMINI: b'"finishReason"',
 }
+_RESPONSES_END = (b'response.completed"', b'response.incomplete"', b'response.failed"')
+"""The Responses API's last events (no `[DONE]` follows them); the quote right after the
+name keeps an escaped mention inside generated text (`...completed\\"`) from matching."""
 
 
 def _complete_end(data: bytes) -> int:
@@ -34,7 +37,7 @@ def _event_data(event: bytes) -> bytes:
 
 
 class PassthroughStream:
-    def __init__(self, family: Protocol, hide_usage_chunk: bool) -> None:
+    def __init__(self, family: Protocol, hide_usage_chunk: bool, responses: bool = False) -> None:
         self.family = family
         self.hide_usage_chunk = hide_usage_chunk
         self.usage = Usage()
@@ -42,7 +45,7 @@ class PassthroughStream:
         """The answer's closing event was seen (its usage is final)."""
         self.events = 0
         """Complete events relayed: a floor for the tokens of an answer cut short."""
-        self._end_mark = _END_MARK[family]
+        self._end_marks = _RESPONSES_END if responses else (_END_MARK[family],)
         self._pending = b""
 
     def feed(self, chunk: bytes) -> bytes:
@@ -57,7 +60,7 @@ class PassthroughStream:
         self.events += ready.count(b"\n\n")
         if _USAGE_MARK in ready:
             ready = self._read_usage(ready)
-        if self._end_mark in ready:
+        if any(mark in ready for mark in self._end_marks):
             self.ended = True
         return ready
 

@@ -18,11 +18,13 @@ from sanic import HTTPResponse, Request
 from gateway.auth import authenticate, presented_key
 from gateway.errors import BadRequest, Forbidden, GatewayError, MalformedJSON, NotFound, Protocol
 from gateway.exchange import Exchange
+from gateway.front_door import close_after_answer
 from gateway.limits import Admission, Limiter
+from gateway.model_names import check_model_name
 from gateway.responses import base_headers, error_response, request_id_of
 from gateway.serve import Serve, serve_call
 from gateway.state import AppState
-from gateway.upstream.endpoints import Op
+from gateway.upstream.endpoints import Op, routable
 
 ModelOf = Callable[[dict[str, Any]], str]
 
@@ -98,13 +100,16 @@ async def run(
     commit = snapshot.commit if snapshot else None
     ex = Exchange(request_id_of(request), endpoint.protocol, time.perf_counter(), time.time())
     admission: Admission | None = None
+    held = 0
     try:
         if snapshot is None:
             raise NotReady()
         principal = authenticate(snapshot, presented_key(request.headers, request.args.get("key")))
         ex.key_id = principal.key_id
+        held = await state.bodies.read(request)  # only now: a refused key costs no body read
         body = parse_body(request.body)
         model = path_model if path_model is not None else _model_field(body)
+        check_model_name(model)  # before it is recorded, routed or sent anywhere
         ex.model = model
         _check_required(body, endpoint.required)
         stream = path_stream or _stream_field(body)
@@ -117,6 +122,7 @@ async def run(
             )
         if not (principal.may_use(model) or principal.may_use(route.name)):
             raise Forbidden(f"Your key may not use the model '{model}'. Ask for access to it.")
+        route = routable(route)
         admission = await state.limiter.admit(
             principal.key_id, principal.limits, len(request.body) // 4
         )
@@ -126,9 +132,11 @@ async def run(
         return await endpoint.serve(request, state, ex, endpoint.op, body, route, stream, headers)
     except GatewayError as err:
         ex.status, ex.error = err.status_code, err.kind
+        close_after_answer(request)  # when refused before its body was read
         extra = admission.headers if admission is not None else None
         return error_response(err, endpoint.protocol, ex.request_id, commit, extra)
     finally:
+        state.bodies.release(held)
         await ex.settle_now()
         # Recorded on the loop's next turn: after Sanic has written a whole-body response,
         # so recording is not part of the latency the client sees.

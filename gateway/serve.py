@@ -14,14 +14,15 @@ from sanic import HTTPResponse, Request
 
 from gateway.errors import GatewayError, Protocol, UpstreamFailed
 from gateway.exchange import Exchange
+from gateway.forwarded_headers import forwarded_headers
 from gateway.json_array_stream import JSON_ARRAY_CONTENT_TYPE, JsonArrayFraming
 from gateway.passthrough import PassthroughStream
 from gateway.responses import JSON
 from gateway.state import AppState
 from gateway.streaming import stream_error_event
-from gateway.translation import Translation
-from gateway.upstream.dispatch import ForwardHeaders, Opened
-from gateway.upstream.endpoints import FAMILY, Op
+from gateway.translation import LARGE_BODY_BYTES, TranslatedAhead, Translation, dump_body
+from gateway.upstream.dispatch import Opened
+from gateway.upstream.endpoints import FAMILY, Op, upstream_op
 from gateway.upstream.transport import read_body
 from gateway.usage.tokens import LARGE_ANSWER, read_usage, usage_by_search
 from gateway.usage_estimates import estimate_unreported
@@ -30,6 +31,8 @@ from policies.snapshot import ResolvedRoute, Target
 log = logging.getLogger("modelgate.serve")
 
 CLIENT_CLOSED = 499
+DROPPED_HEADER = "x-modelgate-dropped-params"
+"""Names the hints a translated request's provider could not carry (translate.policy)."""
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 Serve = Callable[
@@ -37,17 +40,6 @@ Serve = Callable[
     Awaitable[HTTPResponse | None],
 ]
 """Stages ④ to ⑥ for one endpoint: (request, state, exchange, op, body, route, stream, headers)."""
-
-
-FORWARDED_ANTHROPIC_HEADERS = ("anthropic-beta",)
-"""Client headers an Anthropic upstream needs to honour what the client asked for."""
-
-
-def _forwarded(request: Request, protocol: Protocol) -> ForwardHeaders | None:
-    if protocol is not Protocol.ANTHROPIC:
-        return None
-    found = {h: request.headers[h] for h in FORWARDED_ANTHROPIC_HEADERS if h in request.headers}
-    return (protocol, found) if found else None
 
 
 def _wants_usage_chunk(body: dict[str, Any]) -> bool:
@@ -59,26 +51,50 @@ class _Bodies:
     """Upstream bodies per target: the client's bytes when nothing needs to change."""
 
     def __init__(
-        self, raw: bytes, body: dict[str, Any], protocol: Protocol, op: Op, stream: bool
+        self,
+        raw: bytes,
+        body: dict[str, Any],
+        protocol: Protocol,
+        op: Op,
+        stream: bool,
+        strict: bool = False,
     ) -> None:
         self.raw, self.body, self.protocol, self.op, self.stream = raw, body, protocol, op, stream
+        self.strict = strict
         self.hide_usage_chunk = False
         self.translation: Translation | None = None
+        self.ahead = TranslatedAhead()
 
-    def __call__(self, target: Target) -> bytes:
+    async def prepare(self, targets: tuple[Target, ...]) -> None:
+        """A large body is translated off the loop, for every target that needs it."""
+        if len(self.raw) > LARGE_BODY_BYTES:
+            wanted = {
+                (FAMILY[t.provider.type], t.upstream_model) for t in targets if self._translates(t)
+            }
+            if wanted:
+                await self.ahead.translate(
+                    self.protocol, self.op, self.body, self.stream, wanted, self.strict
+                )
+
+    def _translates(self, target: Target) -> bool:
         family = FAMILY[target.provider.type]
-        if (
+        return (
             family is not self.protocol
-            or (self.op is Op.RESPONSES and target.provider.type != "openai")
+            # Responses to a type without them go as its chat call (see upstream_op).
+            or upstream_op(self.op, target.provider.type) is not self.op
             # Gemini embeddings name the model inside the body, and embedContent goes
             # upstream as batchEmbedContents: never bytes as they came.
             or (self.op is Op.EMBEDDINGS and family is Protocol.GEMINI)
-        ):
+        )
+
+    def __call__(self, target: Target) -> bytes:
+        family = FAMILY[target.provider.type]
+        if self._translates(target):
             self.hide_usage_chunk = False
             self.translation = Translation.start(
-                self.protocol, family, self.op, self.body, self.stream
+                self.protocol, family, self.op, self.body, self.stream, self.strict
             )
-            return self.translation.upstream_body(target.upstream_model)
+            return self.ahead.upstream_body(self.translation, target.upstream_model)
         self.translation = None
         changes: dict[str, Any] = {}
         if family is not Protocol.GEMINI and self.body.get("model") != target.upstream_model:
@@ -98,7 +114,7 @@ class _Bodies:
             self.hide_usage_chunk = False
         if not changes:
             return self.raw
-        return orjson.dumps({**self.body, **changes})
+        return dump_body({**self.body, **changes})
 
 
 async def serve_call(
@@ -113,14 +129,19 @@ async def serve_call(
     *,
     json_array: bool = False,
 ) -> HTTPResponse | None:
-    bodies = _Bodies(request.body, body, ex.protocol, op, stream)
+    strict = route.route.translation == "strict"
+    bodies = _Bodies(request.body, body, ex.protocol, op, stream, strict)
+    await bodies.prepare(route.targets)
     opened = await state.dispatcher.open(
-        route, op, stream, bodies, _forwarded(request, ex.protocol)
+        route, op, stream, bodies, forwarded_headers(request.headers, ex.protocol)
     )
     ex.provider, ex.target = opened.target.provider_name, opened.target.label
     upstream = opened.response
     family = FAMILY[opened.target.provider.type]
     translation = bodies.translation
+    if translation is not None and translation.dropped:
+        headers[DROPPED_HEADER] = ", ".join(sorted(translation.dropped))
+        state.recorder.metrics.dropped_params(translation.dropped)
     if not stream:
         try:
             content = await read_body(upstream, opened.deadline)
@@ -233,12 +254,14 @@ async def _relay_stream(
     client: _ClientStream | None,
 ) -> None:
     upstream = opened.response
-    scanner = PassthroughStream(family, bodies.hide_usage_chunk)
+    responses = bodies.op is Op.RESPONSES and bodies.translation is None
+    scanner = PassthroughStream(family, bodies.hide_usage_chunk, responses)
     ex.usage = scanner.usage  # filled in place as usage events go by
     headers.update(SSE_HEADERS)
     content_type = "text/event-stream" if client is None else client.content_type
     response = await request.respond(headers=headers, content_type=content_type)
     ex.status = 200
+    read_whole = False
     try:
         # One timer for the attempt's total timeout; the idle timeout is the transport's.
         async with asyncio.timeout_at(opened.deadline):
@@ -252,6 +275,10 @@ async def _relay_stream(
                 if out:
                     await response.send(out)
             tail = scanner.finish()
+            read_whole = True
+            # A translated stream's terminal event (message_stop, [DONE], response.completed,
+            # Gemini's finishReason chunk) is only made here, after the upstream's end: the
+            # count is settled before the client can see it.
             await _settle(ex)
             if client is not None:
                 tail = client.finish(tail)
@@ -264,7 +291,10 @@ async def _relay_stream(
         err = UpstreamFailed(message[:-1] + "; the answer is incomplete.")
         await _send_quietly(response, _error_bytes(client, ex.protocol, err))
     except (asyncio.CancelledError, ConnectionError):
-        ex.status, ex.error = CLIENT_CLOSED, "client_closed"
+        # A client that hangs up after the answer's end (or, translated, once the upstream
+        # was read whole and its end is on its way) got all of it.
+        if not (scanner.ended or read_whole):
+            ex.status, ex.error = CLIENT_CLOSED, "client_closed"
         raise
     except GatewayError as err:
         ex.status, ex.error = err.status_code, err.kind

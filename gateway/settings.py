@@ -27,9 +27,17 @@ class Settings:
     redis_url: str | None = None
     workers: int = 1
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_connections: int = 1024
+    """Open client connections per worker; a connection over it is closed on accept."""
+    max_inflight_body_mb: int = 256
+    """Request-body MiB the running requests of one worker may hold; over it, 503."""
+    body_timeout_s: float = 60.0
+    """Seconds a client has to send a request body (and the most a head may pause)."""
     limits_fail_mode: str = "fail-open"
     webhook_secret: str | None = None
     """A credential reference (env:NAME or file:NAME) for push-webhook signatures."""
+    credential_env_prefix: str = ""
+    """Comma list: policies may name only environment variables starting with one of these."""
     log_level: str = "info"
     log_format: str = "text"
     events_buffer: int = 1000
@@ -71,6 +79,27 @@ def add_serve_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, s
     opt("--workers", "WORKERS", d.workers, type=int, help="serving processes (>1 needs Redis)")
     opt("--max-body-bytes", "MAX_BODY_BYTES", d.max_body_bytes, type=int)
     opt(
+        "--max-connections",
+        "MAX_CONNECTIONS",
+        d.max_connections,
+        type=int,
+        help="open client connections per worker (one more is closed on accept)",
+    )
+    opt(
+        "--max-inflight-body-mb",
+        "MAX_INFLIGHT_BODY_MB",
+        d.max_inflight_body_mb,
+        type=int,
+        help="MiB of request bodies one worker's running requests may hold (then 503)",
+    )
+    opt(
+        "--body-timeout",
+        "BODY_TIMEOUT",
+        d.body_timeout_s,
+        type=float,
+        help="seconds a client has to send a request body (then 408)",
+    )
+    opt(
         "--limits-fail-mode",
         "LIMITS_FAIL_MODE",
         d.limits_fail_mode,
@@ -78,6 +107,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, s
         help="what happens to requests while Redis is unreachable",
     )
     opt("--webhook-secret", "WEBHOOK_SECRET", d.webhook_secret, help="env:NAME or file:NAME")
+    opt(
+        "--credential-env-prefix",
+        "CREDENTIAL_ENV_PREFIX",
+        d.credential_env_prefix,
+        metavar="PREFIXES",
+        help="policies may name only env: credentials starting with one of these (comma list)",
+    )
     opt("--log-level", "LOG_LEVEL", d.log_level, choices=["debug", "info", "warning", "error"])
     opt("--log-format", "LOG_FORMAT", d.log_format, choices=["text", "json"])
     opt("--events-buffer", "EVENTS_BUFFER", d.events_buffer, type=int, help="events kept")
@@ -113,8 +149,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         redis_url=args.redis_url or None,
         workers=int(args.workers),
         max_body_bytes=int(args.max_body_bytes),
+        max_connections=int(args.max_connections),
+        max_inflight_body_mb=int(args.max_inflight_body_mb),
+        body_timeout_s=float(args.body_timeout),
         limits_fail_mode=args.limits_fail_mode,
         webhook_secret=args.webhook_secret,
+        credential_env_prefix=args.credential_env_prefix or "",
         log_level=args.log_level,
         log_format=args.log_format,
         events_buffer=int(args.events_buffer),

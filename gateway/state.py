@@ -9,6 +9,7 @@ import httpx
 
 from credentials.pool import CredentialPools
 from gateway.limits import Limiter
+from gateway.request_body import RequestBodies
 from gateway.responses import RequestIds
 from gateway.settings import Settings
 from gateway.upstream.dispatch import Dispatcher
@@ -28,5 +29,6 @@ class AppState:
     limiter: Limiter
     events: EventBus
     recorder: Recorder
+    bodies: RequestBodies
     started_at: float = field(default_factory=time.time)
     request_ids: RequestIds = field(default_factory=RequestIds)

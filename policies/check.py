@@ -1,8 +1,8 @@
 """`modelgate policy check`: everything the gateway would refuse, and what it must never see.
 
 A revision passes when the policy loads (schema and cross-file checks, as the gateway runs
-them), no credential reference reaches outside the credentials directory, and no file in
-the repository, YAML or not, holds a raw provider secret or client key.
+them, including which credential references the operator allows), and no file in the
+repository, YAML or not, holds a raw provider secret or client key.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from dulwich.ignore import IgnoreFilterManager
 from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.repo import Repo
 
+from credentials.refs import UNRESTRICTED, AllowedRefs
 from policies.loader import load_policy
-from policies.models import Policy
 from policies.problems import PolicyInvalid, PolicyRepoError, Problem, RevisionNotFound
 from policies.repo import KEYS_DIR, POLICY_SUFFIXES, open_repo, resolve
 from policies.secret_scan import scan_file
-from policies.yaml_positions import SourceMap, YamlSyntaxError
 
 MAX_SCANNED_BYTES = 10 * 1024 * 1024
 """Bigger files are not scanned for secrets (a policy repository has no business with them)."""
@@ -39,28 +38,27 @@ def policy_subset(files: Mapping[str, bytes]) -> dict[str, bytes]:
     return chosen
 
 
-def check_files(files: Mapping[str, bytes]) -> list[Problem]:
+def check_files(files: Mapping[str, bytes], allowed: AllowedRefs = UNRESTRICTED) -> list[Problem]:
     """Every problem in one revision's files (path -> content, all files of the tree)."""
     problems: list[Problem] = []
-    policy_files = policy_subset(files)
     try:
-        policy = load_policy(policy_files)
+        load_policy(policy_subset(files), allowed)
     except PolicyInvalid as exc:
         problems += exc.problems
-    else:
-        problems += _escaping_credentials(policy, policy_files)
     for path in sorted(files):
         if len(files[path]) <= MAX_SCANNED_BYTES:
             problems += scan_file(path, files[path])
     return sorted(set(problems))
 
 
-def check_worktree(root: Path) -> list[Problem]:
+def check_worktree(root: Path, allowed: AllowedRefs = UNRESTRICTED) -> list[Problem]:
     """Problems in the files on disk under `root` (what a pull request's CI checks out)."""
-    return check_files(worktree_files(root))
+    return check_files(worktree_files(root), allowed)
 
 
-def check_revision(repo_path: Path, rev: str) -> tuple[str, list[Problem]]:
+def check_revision(
+    repo_path: Path, rev: str, allowed: AllowedRefs = UNRESTRICTED
+) -> tuple[str, list[Problem]]:
     """(commit sha, problems) of a committed revision."""
     with open_repo(repo_path) as repo:
         sha = resolve(repo, rev)
@@ -69,7 +67,7 @@ def check_revision(repo_path: Path, rev: str) -> tuple[str, list[Problem]]:
                 f"revision '{rev}' not found in {repo_path}: name a branch, ref or commit"
             )
         files = tree_files(repo, sha)
-    return sha, check_files(files)
+    return sha, check_files(files, allowed)
 
 
 def tree_files(repo: Repo, commit_sha: str) -> dict[str, bytes]:
@@ -124,32 +122,3 @@ def _ignore_filter(root: Path) -> IgnoreFilterManager | None:
 
 def _is_ignored(manager: IgnoreFilterManager | None, path: str) -> bool:
     return manager is not None and bool(manager.is_ignored(path))
-
-
-def _escaping_credentials(policy: Policy, files: Mapping[str, bytes]) -> list[Problem]:
-    """`file:` references that name a path outside the credentials directory."""
-    name = next((p for p in files if p.rsplit(".", 1)[0] == "providers"), "providers.yaml")
-    found: list[tuple[str, int, str]] = []
-    for provider_name, provider in policy.providers.items():
-        for index, ref in enumerate(provider.credentials):
-            if not isinstance(ref, str):
-                continue  # token credentials refuse escaping references themselves (models)
-            kind, _, target = ref.partition(":")
-            if kind == "file" and (target.startswith("/") or ".." in target.split("/")):
-                found.append((provider_name, index, ref))
-    if not found:
-        return []
-    try:
-        source: SourceMap | None = SourceMap.build(files[name].decode("utf-8-sig"))
-    except (YamlSyntaxError, KeyError, UnicodeDecodeError):
-        source = None
-    problems = []
-    for provider_name, index, ref in found:
-        loc = ("providers", provider_name, "credentials", index)
-        line, col = source.position(loc) if source is not None else (0, 0)
-        message = (
-            f"credential reference '{ref}' leaves the credentials directory: name a file "
-            "inside it (file:NAME or file:DIR/NAME, without '..' or a leading '/')"
-        )
-        problems.append(Problem(name, line + 1, col + 1, message))
-    return problems

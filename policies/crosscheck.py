@@ -6,11 +6,11 @@ produce a cascade of follow-on errors about the others.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from policies.model_globs import class_end, glob_regex, is_glob
 from policies.models import (
     Admin,
     Key,
@@ -66,17 +66,15 @@ def _glob_error(pattern: str, cache: dict[str, str | None]) -> str | None:
 
 
 def _glob_problem(pattern: str) -> str | None:
-    """Why `pattern` is not a usable glob; fnmatch itself accepts anything silently."""
+    """Why `pattern` is not a usable glob; the glob translation accepts anything silently."""
     start = pattern.find("[")
     while start != -1:
-        end = start + 1 + (pattern[start + 1 : start + 2] == "!")
-        end += pattern[end : end + 1] == "]"  # a leading ']' is a member, not the end
-        close = pattern.find("]", end)
+        close = class_end(pattern, start + 1)
         if close == -1:
             return "a '[' is never closed; write '[[]' for a literal '['"
         start = pattern.find("[", close + 1)
     try:
-        translated = fnmatch.translate(pattern)
+        translated = glob_regex(pattern)
         re.compile(translated)
     except re.error as exc:
         return str(exc.msg)
@@ -85,17 +83,13 @@ def _glob_problem(pattern: str) -> str | None:
     return None
 
 
-def _is_glob(name: str) -> bool:
-    return any(ch in name for ch in "*?[")
-
-
 def _check_routes(parsed: Parsed, glob_errors: dict[str, str | None]) -> list[Issue]:
     assert parsed.routes is not None
     file, routes = parsed.routes
     providers = parsed.providers[1].providers if parsed.providers is not None else None
     issues: list[Issue] = []
     for name, route in routes.routes.items():
-        error = _glob_error(name, glob_errors) if _is_glob(name) else None
+        error = _glob_error(name, glob_errors) if is_glob(name) else None
         if error is not None:
             message = f"route name '{name}' is not a usable glob: {error}"
             issues.append(Issue(file, ("routes", name), message, on_key=True))
@@ -107,7 +101,7 @@ def _check_routes(parsed: Parsed, glob_errors: dict[str, str | None]) -> list[Is
             if providers is not None and provider not in providers:
                 message = _unknown_provider(provider, text, providers, parsed.providers_file)
                 issues.append(Issue(file, loc, message))
-            if "*" in model and not _is_glob(name):
+            if "*" in model and not is_glob(name):
                 message = f"target '{text}' has a '*' but route '{name}' is not a glob: "
                 issues.append(Issue(file, loc, message + "name the upstream model exactly"))
     return issues

@@ -2,7 +2,9 @@
 
 The output is Markdown for a pull request comment. Order is deterministic (sections in a
 fixed order, names sorted), and it never prints a hash or a secret: a rotated key is only
-"rotated", a provider's credentials appear as their references.
+"rotated", a provider's credentials appear as their references. Changes to where requests
+and credentials go come first, under "Security-sensitive changes": a commit could otherwise
+send the operator's credentials to a new host in a line a reviewer skims past.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+
+from dulwich.repo import Repo
 
 from policies.diff_keys import admin_changes, key_changes
 from policies.diff_routing import provider_changes, route_changes
@@ -22,6 +26,7 @@ from policies.repo import open_repo, read_policy_files, resolve
 __all__ = ["Change", "diff_policies", "diff_revisions", "render_invalid", "render_markdown"]
 
 SECTIONS = ("Keys", "Admin tokens", "Limits", "Routes", "Providers")
+SENSITIVE_HEADING = "#### Security-sensitive changes"
 
 
 def diff_policies(old: Policy, new: Policy) -> list[Change]:
@@ -42,11 +47,15 @@ def render_markdown(changes: list[Change], old_label: str, new_label: str) -> st
     lines = [f"### Policy changes: {code(old_label)} → {code(new_label)}", ""]
     if not changes:
         return "\n".join([*lines, "No policy changes.", ""])
+    sensitive = [c for c in changes if c.sensitive]
+    if sensitive:
+        intro = "Where requests and the operator's credentials are sent; review these first:"
+        lines += [SENSITIVE_HEADING, "", intro, "", *(f"- {c.text}" for c in sensitive), ""]
     counts = Counter(c.kind for c in changes)
     summary = ", ".join(f"{kind} ({n})" for kind, n in sorted(counts.items()))
     lines += [f"**Summary:** {summary}.", ""]
     for section in SECTIONS:
-        mine = [c for c in changes if c.section == section]
+        mine = [c for c in changes if c.section == section and not c.sensitive]
         if mine:
             lines += [f"#### {section}", "", *(f"- {c.text}" for c in mine), ""]
     return "\n".join(lines)
@@ -55,7 +64,7 @@ def render_markdown(changes: list[Change], old_label: str, new_label: str) -> st
 def render_invalid(label: str, error: PolicyInvalid) -> str:
     """A section saying a revision does not validate, with its problems."""
     lines = [f"> **{code(label)} does not validate** ({len(error.problems)} problem(s)):", ">"]
-    lines += [f"> - `{p}`" for p in error.problems]
+    lines += [f"> - {code(str(p))}" for p in error.problems]
     return "\n".join([*lines, ""])
 
 
@@ -68,24 +77,31 @@ def diff_revisions(repo_path: Path, old_rev: str, new_rev: str) -> str:
             if sha is None:
                 raise RevisionNotFound(f"revision '{rev}' not found in {repo_path}")
             shas.append(sha)
-        files = [read_policy_files(repo, sha) for sha in shas]
+        loaded = [_load(repo, sha) for sha in shas]
     labels = [
         f"{rev} ({sha[:7]})" if not sha.startswith(rev) else sha[:7]
         for rev, sha in zip((old_rev, new_rev), shas, strict=True)
     ]
     policies: list[Policy | None] = []
     notes = []
-    for label, content in zip(labels, files, strict=True):
-        try:
-            policies.append(load_policy(content))
-        except PolicyInvalid as exc:
+    for label, outcome in zip(labels, loaded, strict=True):
+        if isinstance(outcome, PolicyInvalid):
             policies.append(None)
-            notes.append(render_invalid(label, exc))
+            notes.append(render_invalid(label, outcome))
+        else:
+            policies.append(outcome)
     old, new = policies
     if old is None or new is None:
         head = f"### Policy changes: {code(labels[0])} → {code(labels[1])}\n"
         return "\n".join([head, *notes])
     return render_markdown(diff_policies(old, new), labels[0], labels[1])
+
+
+def _load(repo: Repo, sha: str) -> Policy | PolicyInvalid:
+    try:  # reading refuses a commit past the policy bounds, by file, before parsing
+        return load_policy(read_policy_files(repo, sha))
+    except PolicyInvalid as exc:
+        return exc
 
 
 def _limits(old: Policy, new: Policy) -> Iterator[Change]:

@@ -65,6 +65,13 @@ def _route_changes(name: str, label: str, was: Route, now: Route) -> Iterator[Ch
             "route changed",
             f"{label}: deadline (s) {from_to(was.deadline_s, now.deadline_s)}.",
         )
+    if was.translation != now.translation:
+        yield Change(
+            "Routes",
+            name,
+            "route changed",
+            f"{label}: translation {from_to(was.translation, now.translation)}.",
+        )
 
 
 def _target_map(route: Route) -> dict[str, float]:
@@ -87,6 +94,7 @@ _PROVIDER_FIELDS = {
     "base_url": "base URL",
     "selection": "credential selection",
     "cooldown_s": "cooldown after a 429 (s)",
+    "max_cooldown_s": "longest upstream Retry-After (s)",
     "timeout_s": "timeout (s)",
     "connect_timeout_s": "connect timeout (s)",
     "first_byte_timeout_s": "first-byte timeout (s)",
@@ -96,6 +104,10 @@ _PROVIDER_FIELDS = {
 }
 
 
+_WHERE_TO = {"base_url"}
+"""Provider fields that decide where requests, and the credentials on them, are sent."""
+
+
 def provider_changes(old: dict[str, Provider], new: dict[str, Provider]) -> Iterator[Change]:
     for name in sorted(old.keys() | new.keys()):
         was, now = old.get(name), new.get(name)
@@ -103,7 +115,7 @@ def provider_changes(old: dict[str, Provider], new: dict[str, Provider]) -> Iter
         if was is None and now is not None:
             refs = codes([str(c) for c in now.credentials]) if now.credentials else "no credentials"
             text = f"**Added** provider {code(name)} ({now.type} at {code(now.base_url)}, {refs})."
-            yield Change("Providers", name, "provider added", text)
+            yield Change("Providers", name, "provider added", text, sensitive=True)
         elif now is None:
             yield Change(
                 "Providers", name, "provider removed", f"**Removed** provider {code(name)}."
@@ -116,9 +128,8 @@ def _provider_changes(name: str, label: str, was: Provider, now: Provider) -> It
     for field, words in _PROVIDER_FIELDS.items():
         a, b = getattr(was, field), getattr(now, field)
         if a != b:
-            yield Change(
-                "Providers", name, "provider changed", f"{label}: {words} {from_to(a, b)}."
-            )
+            text = f"{label}: {words} {from_to(a, b)}."
+            yield Change("Providers", name, "provider changed", text, field in _WHERE_TO)
     added = [str(c) for c in now.credentials if c not in was.credentials]
     removed = [str(c) for c in was.credentials if c not in now.credentials]
     if added:
@@ -127,6 +138,7 @@ def _provider_changes(name: str, label: str, was: Provider, now: Provider) -> It
             name,
             "provider changed",
             f"{label}: credential(s) {codes(added)} added to the pool.",
+            sensitive=True,
         )
     if removed:
         yield Change(
@@ -134,6 +146,7 @@ def _provider_changes(name: str, label: str, was: Provider, now: Provider) -> It
             name,
             "provider changed",
             f"{label}: credential(s) {codes(removed)} removed from the pool.",
+            sensitive=True,
         )
     headers = sorted(
         h
@@ -146,4 +159,5 @@ def _provider_changes(name: str, label: str, was: Provider, now: Provider) -> It
             name,
             "provider changed",
             f"{label}: header(s) {codes(headers)} changed (values not shown).",
+            sensitive=True,
         )

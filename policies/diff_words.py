@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -9,6 +10,8 @@ from policies.models import Key, Limits, Policy
 
 LIMIT_FIELDS = ("rpm", "tpm", "max_concurrency", "tokens_per_day", "tokens_per_month")
 MAX_NAMED_KEYS = 10
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+_BACKTICKS = re.compile(r"`+")
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,9 @@ class Change:
     kind: str
     """What it counts as in the summary, e.g. "key added"."""
     text: str
+    sensitive: bool = False
+    """Where requests and credentials go (a provider's base URL, credentials, headers):
+    listed first, under its own heading, for the reviewer."""
 
 
 def effective_limits(key: Key, policy: Policy) -> Limits:
@@ -89,8 +95,15 @@ def num(value: object) -> str:
 
 
 def code(text: str) -> str:
-    fence = "``" if "`" in text else "`"
-    pad = " " if "`" in text else ""
+    """`text` as a Markdown code span, whatever it holds (names come from policy authors).
+
+    The fence is longer than any run of backticks inside, and line breaks and other control
+    characters are shown escaped, so a name cannot end the span, the list item or the comment.
+    """
+    text = _CONTROL.sub(lambda m: repr(m[0])[1:-1], text)
+    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
     return f"{fence}{pad}{text}{pad}{fence}"
 
 

@@ -3,6 +3,9 @@
 Fast path: yaml_rs (YAML 1.2, in Rust) and pydantic. Only a file that fails is read again
 for positions (policies.yaml_positions), so a valid 10,000-key commit never pays for line
 numbers. Every problem is reported, each as `file:line:col: message`.
+
+Input is bounded before any parse (policies.bounds: size and count; yaml_rs refuses deep
+nesting and alias bombs itself), and the position pass stops at the same bounds.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ import yaml_rs
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
+from credentials.refs import UNRESTRICTED, AllowedRefs
+from policies.allowed_refs import refused_refs
+from policies.bounds import MAX_ALIAS_EVENTS, out_of_bounds
 from policies.crosscheck import Loc, Parsed, cross_check
 from policies.error_messages import collapse_unions, reword
 from policies.models import Key, KeysFile, LimitsFile, Policy, ProvidersFile, RoutesFile
@@ -43,12 +49,20 @@ KEY_CHUNK = 500
 
 _FILE_NAMES = "providers.yaml, routes.yaml, limits.yaml, keys.yaml and keys/*.yaml"
 _LAST_WINS = yaml_rs.DuplicateKeyPolicy.LastWins
+_ALIAS_LIMITS = yaml_rs.AliasLimits(max_total_replayed_events=MAX_ALIAS_EVENTS)
 _KEY_LIST = TypeAdapter(list[Key])
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def load_policy(files: Mapping[str, bytes]) -> Policy:
-    """The policy in `files` (path -> content); raises PolicyInvalid listing every problem."""
+def load_policy(files: Mapping[str, bytes], allowed: AllowedRefs = UNRESTRICTED) -> Policy:
+    """The policy in `files` (path -> content); raises PolicyInvalid listing every problem.
+
+    `allowed`: the credential references the operator lends to policies (the default: any
+    environment variable, and files inside the credentials directory).
+    """
+    oversized = out_of_bounds(files)
+    if oversized:
+        raise PolicyInvalid(oversized)
     sources = _Sources(files)
     problems: list[Problem] = []
     layout = _Layout(files, problems)
@@ -67,7 +81,10 @@ def load_policy(files: Mapping[str, bytes]) -> Policy:
         providers_file=layout.single("providers") or "providers.yaml",
         limits_file=layout.single("limits") or "limits.yaml",
     )
-    for issue in cross_check(parsed, sources.where):
+    issues = cross_check(parsed, sources.where)
+    if parsed.providers is not None:
+        issues += refused_refs(*parsed.providers, allowed)
+    for issue in issues:
         problems.append(sources.problem(issue.file, issue.loc, issue.message, issue.on_key))
     if problems or providers is None or routes is None or limits is None:
         raise PolicyInvalid(problems)
@@ -179,13 +196,18 @@ def _load(
         problems.append(Problem(name, 1, 1, "not UTF-8 text: save the file as UTF-8"))
         return None
     try:
-        data = yaml_rs.loads(text, parse_datetime=False)
+        data = yaml_rs.loads(text, parse_datetime=False, alias_limits=_ALIAS_LIMITS)
     except yaml_rs.YAMLDecodeError as exc:
         problems.extend(_syntax_problems(sources, name, str(exc)))
         # Duplicate keys alone still leave a reading (the later one wins, as in most
         # tools): validate it too, so one run reports every problem in the file.
         try:
-            data = yaml_rs.loads(text, parse_datetime=False, duplicate_key_policy=_LAST_WINS)
+            data = yaml_rs.loads(
+                text,
+                parse_datetime=False,
+                alias_limits=_ALIAS_LIMITS,
+                duplicate_key_policy=_LAST_WINS,
+            )
         except yaml_rs.YAMLDecodeError:
             return None
         _, errors = _validate(model, {} if data is None else data)

@@ -7,9 +7,12 @@ forbids unknown fields, so a typo in a policy file is an error, not a silent def
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from credentials.refs import leaves_directory
 
 ProviderType = Literal["openai", "anthropic", "gemini", "azure-openai", "openai-compatible"]
 """The wire protocol a provider speaks; decides the executor and the translator."""
@@ -49,12 +52,16 @@ class Limits(Frozen):
         return base.model_copy(update=own) if own else base
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""RFC 9110's token (the engine's check is gateway/upstream/http1.py)."""
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+
 GOOGLE_CLOUD_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 
 def _stays_inside(ref: str) -> str:
     kind, _, name = ref.partition(":")
-    if kind == "file" and (name.startswith("/") or ".." in name.split("/")):
+    if kind == "file" and leaves_directory(name):
         raise ValueError(
             f"'{ref}' leaves the credentials directory: name a file inside it "
             "(file:NAME or file:DIR/NAME, without '..' or a leading '/')"
@@ -139,7 +146,11 @@ class Provider(Frozen):
     """How the pool picks a credential: rotate on every request, or use the first usable one."""
     cooldown_s: Annotated[float, Field(ge=0)] = 60
     """Seconds a credential sits out after an upstream 429 or quota error; an upstream
-    Retry-After replaces it, longer or shorter. A failed token refresh sits out as long."""
+    Retry-After replaces it, longer (up to max_cooldown_s) or shorter. A failed token
+    refresh sits out as long."""
+    max_cooldown_s: Annotated[float, Field(gt=0)] = 3600
+    """The longest an upstream's Retry-After (or Gemini retryDelay) may sit a credential
+    out; a longer one is cut to this, so an upstream cannot bench a credential for years."""
     timeout_s: Annotated[float, Field(gt=0)] = 300
     """Total seconds one upstream attempt may take, streams included."""
     connect_timeout_s: Annotated[float, Field(gt=0)] = 10
@@ -154,7 +165,27 @@ class Provider(Frozen):
     api_version: str | None = None
     """azure-openai: the api-version query parameter; anthropic: the anthropic-version header."""
     headers: dict[str, str] = Field(default_factory=dict)
-    """Extra headers sent upstream on every request (no secrets: use credentials)."""
+    """Extra headers sent upstream on every request (no secrets: use credentials). Names are
+    HTTP tokens; values are one line; Content-Length and Transfer-Encoding are the gateway's."""
+
+    @field_validator("headers")
+    @classmethod
+    def _one_line_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        # The upstream engine refuses such a header on every request; refuse the commit instead.
+        for name, text in value.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(
+                    f"header name {name!r} is not an HTTP token: use letters, digits and "
+                    "!#$%&'*+-.^_`|~ only"
+                )
+            if name.lower() in _FRAMING_HEADERS:
+                raise ValueError(f"header {name!r} is set by the gateway: remove it")
+            if any(c in text for c in "\r\n\0"):
+                raise ValueError(
+                    f"the value of header {name!r} holds a line break or a NUL: write it on "
+                    "one line"
+                )
+        return value
 
     @field_validator("credentials")
     @classmethod
@@ -189,6 +220,12 @@ class Route(Frozen):
     """Seconds a request may spend reaching an upstream (every retry, backoff and failover
     until a first byte arrives); past it the client gets a 502. A stream that started is
     bounded by its provider's timeouts instead."""
+    translation: Literal["lenient", "strict"] = "lenient"
+    """When a request crosses protocols (say Claude Code to an OpenAI model): lenient drops
+    the hints the provider's protocol cannot carry (sampling knobs such as `top_k`, client
+    metadata, cache markers) and names them in the `x-modelgate-dropped-params` response
+    header; strict refuses such a request with a 400 instead. Either way, what would change
+    the answer (several choices, audio, stored conversations) is refused."""
     description: str | None = None
     """Free text for operators."""
 

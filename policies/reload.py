@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from credentials.refs import UNRESTRICTED, AllowedRefs
 from policies.loader import load_policy
 from policies.problems import PolicyInvalid, PolicyRepoError
 from policies.remote import RemoteSync
@@ -131,12 +132,12 @@ def _iso(unix: float) -> str:
     return stamp.replace("+00:00", "Z")
 
 
-def build_snapshot(repo_path: Path, commit: str) -> Snapshot:
+def build_snapshot(repo_path: Path, commit: str, allowed: AllowedRefs = UNRESTRICTED) -> Snapshot:
     """Read, validate and compile one commit; raises PolicyInvalid or PolicyRepoError."""
     with _collector_paused():
         with open_repo(repo_path) as repo:
             files = read_policy_files(repo, commit)
-        return Snapshot.compile(load_policy(files), commit)
+        return Snapshot.compile(load_policy(files, allowed), commit)
 
 
 @contextlib.contextmanager
@@ -163,7 +164,8 @@ class PolicyWatcher:
     """Applies every new commit on `ref` within one poll; refuses commits that do not validate.
 
     `fetch` is the hook for a remote: when given, it runs (every `fetch_interval` seconds in
-    `run`, and on `check_now(fetch=True)`) before the ref is read.
+    `run`, and on `check_now(fetch=True)`) before the ref is read. `allowed` is what the
+    operator lets commits name as credentials; a commit naming anything else is refused.
     """
 
     def __init__(
@@ -176,6 +178,7 @@ class PolicyWatcher:
         fetch: Callable[[], Awaitable[object]] | None = None,
         fetch_interval: float = 10.0,
         on_attempt: Callable[[Attempt], None] | None = None,
+        allowed: AllowedRefs = UNRESTRICTED,
     ) -> None:
         self.holder = holder
         self.repo_path = repo_path
@@ -184,6 +187,7 @@ class PolicyWatcher:
         self.fetch = fetch
         self.fetch_interval = fetch_interval
         self.on_attempt = on_attempt
+        self.allowed = allowed
         self._lock = asyncio.Lock()
         self._invalid_commit: str | None = None
         self._last_fetch = 0.0
@@ -233,7 +237,7 @@ class PolicyWatcher:
 
     def _build(self, commit: str) -> Snapshot | PolicyInvalid | PolicyRepoError:
         try:
-            return build_snapshot(self.repo_path, commit)
+            return build_snapshot(self.repo_path, commit, self.allowed)
         except (PolicyInvalid, PolicyRepoError) as exc:
             return exc
         except Exception as exc:  # a damaged repository or a bug: keep serving, say so

@@ -16,7 +16,8 @@ from dulwich.objectspec import AmbiguousShortId, parse_commit
 from dulwich.refs import DiskRefsContainer, Ref
 from dulwich.repo import Repo
 
-from policies.problems import PolicyRepoError
+from policies.bounds import too_big, too_many_files
+from policies.problems import PolicyInvalid, PolicyRepoError
 
 POLICY_SUFFIXES = (".yaml", ".yml")
 KEYS_DIR = "keys"
@@ -104,11 +105,15 @@ def _plain_controldir(repo_path: Path) -> Path | None:
 
 
 def read_policy_files(repo: Repo, commit_sha: str) -> dict[str, bytes]:
-    """Every *.yaml / *.yml at the tree root and in keys/, by path relative to the root."""
+    """Every *.yaml / *.yml at the tree root and in keys/, by path relative to the root.
+
+    Raises PolicyInvalid, naming the file or directory, when the commit holds more policy
+    than policies.bounds allows: the count is checked before any blob is read.
+    """
     commit = repo[commit_sha.encode("ascii")]
     if not isinstance(commit, Commit):
         raise PolicyRepoError(f"{commit_sha} is not a commit")
-    files: dict[str, bytes] = {}
+    entries: list[tuple[str, bytes]] = []
     root = repo[commit.tree]
     assert isinstance(root, Tree)
     for name, mode, sha in root.iteritems():
@@ -117,22 +122,29 @@ def read_policy_files(repo: Repo, commit_sha: str) -> dict[str, bytes]:
             subtree = repo[sha]
             assert isinstance(subtree, Tree)
             for sub_name, sub_mode, sub_sha in subtree.iteritems():
-                _add_blob(
-                    repo,
-                    files,
-                    f"{KEYS_DIR}/{sub_name.decode('utf-8', 'replace')}",
-                    sub_mode,
-                    sub_sha,
-                )
+                path = f"{KEYS_DIR}/{sub_name.decode('utf-8', 'replace')}"
+                _add_entry(entries, path, sub_mode, sub_sha)
         else:
-            _add_blob(repo, files, text_name, mode, sha)
+            _add_entry(entries, text_name, mode, sha)
+    many = too_many_files([path for path, _ in entries])
+    if many is not None:
+        raise PolicyInvalid([many])
+    files: dict[str, bytes] = {}
+    total = 0
+    for path, blob_id in sorted(entries):
+        blob = repo[blob_id]
+        if not isinstance(blob, Blob):
+            continue
+        content = blob.as_raw_string()
+        problem = too_big(path, len(content), total)
+        if problem is not None:
+            raise PolicyInvalid([problem])
+        files[path] = content
+        total += len(content)
     return files
 
 
-def _add_blob(repo: Repo, files: dict[str, bytes], path: str, mode: int, sha: bytes) -> None:
+def _add_entry(entries: list[tuple[str, bytes]], path: str, mode: int, sha: bytes) -> None:
     # Regular files only: symlinks and submodules are never policy.
-    if not stat.S_ISREG(mode) or not path.endswith(POLICY_SUFFIXES):
-        return
-    blob = repo[sha]
-    if isinstance(blob, Blob):
-        files[path] = blob.as_raw_string()
+    if stat.S_ISREG(mode) and path.endswith(POLICY_SUFFIXES):
+        entries.append((path, sha))

@@ -7,10 +7,10 @@ snapshot it started with until it ends. Lookups cost the same with 10 or 10,000 
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import re
 from dataclasses import dataclass, field
 
+from policies.model_globs import compile_any, compile_glob, is_glob
 from policies.models import Key, Limits, Policy, Provider, Route, WeightedTarget
 
 
@@ -52,7 +52,8 @@ class Principal:
     disabled: bool
 
     def may_use(self, route_name: str) -> bool:
-        return self.model_patterns is None or self.model_patterns.match(route_name) is not None
+        patterns = self.model_patterns
+        return patterns is None or patterns.fullmatch(route_name) is not None
 
     def is_expired(self, today: dt.date) -> bool:
         return self.expires is not None and today > self.expires
@@ -62,16 +63,6 @@ class Principal:
 class AdminPrincipal:
     admin_id: str
     disabled: bool
-
-
-def _compile_globs(patterns: tuple[str, ...] | None) -> re.Pattern[str] | None:
-    if patterns is None:
-        return None
-    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns) or "(?!)")
-
-
-def _is_glob(name: str) -> bool:
-    return any(ch in name for ch in "*?[")
 
 
 class _Memo:
@@ -90,7 +81,7 @@ def _principal(key: Key, policy: Policy, memo: _Memo) -> Principal:
         limits = key.limits.merged_over(base) if key.limits else base
         memo.limits[(key.tier, key.limits)] = limits
     if key.models not in memo.globs:
-        memo.globs[key.models] = _compile_globs(key.models)
+        memo.globs[key.models] = None if key.models is None else compile_any(key.models)
     return Principal(
         key_id=key.id,
         owner=key.owner,
@@ -122,12 +113,8 @@ class Snapshot:
         admins = {
             a.hash.removeprefix("sha256:"): AdminPrincipal(a.id, a.disabled) for a in policy.admins
         }
-        exact = {n: r for n, r in policy.routes.items() if not _is_glob(n)}
-        globs = tuple(
-            (re.compile(fnmatch.translate(n)), n, r)
-            for n, r in policy.routes.items()
-            if _is_glob(n)
-        )
+        exact = {n: r for n, r in policy.routes.items() if not is_glob(n)}
+        globs = tuple((compile_glob(n), n, r) for n, r in policy.routes.items() if is_glob(n))
         return cls(commit, policy, principals, admins, exact, globs)
 
     def principal(self, key_sha256_hex: str) -> Principal | None:
@@ -152,10 +139,11 @@ class Snapshot:
         if route is not None:
             return ResolvedRoute(model, model, route, self._targets(route, None))
         for pattern, name, glob_route in self.glob_routes:
-            match = pattern.match(model)
+            match = pattern.fullmatch(model)
             if match is None:
                 continue
-            star = _star_part(name, model)
+            # What the first `*` matched (never holding a `/`); a glob without one gives the name.
+            star = match.group(1) if pattern.groups else model
             return ResolvedRoute(name, model, glob_route, self._targets(glob_route, star))
         return None
 
@@ -182,12 +170,3 @@ class Snapshot:
     def route_names_for(self, principal: Principal) -> list[str]:
         """Exact route names the principal may use, in file order (for model lists)."""
         return [n for n in self.exact_routes if principal.may_use(n)]
-
-
-def _star_part(glob: str, model: str) -> str:
-    """The part of `model` that the first `*` of `glob` matched (prefix*suffix globs)."""
-    prefix, star, suffix = glob.partition("*")
-    if not star:
-        return model
-    end = len(model) - len(suffix) if suffix and model.endswith(suffix) else len(model)
-    return model[len(prefix) : end]

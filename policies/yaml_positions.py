@@ -5,6 +5,11 @@ ruamel.yaml's event stream (libyaml through ruamel.yaml.clib when present), beca
 round-trip load of a 10,000-key file takes seconds while the event stream takes a fraction.
 The same pass finds what a loader would refuse: syntax errors, duplicate keys, unknown
 aliases and extra documents, each with its own position.
+
+It runs on broken, possibly hostile, commits, so its work is bounded: it stops at nesting
+deeper than policies.bounds.MAX_DEPTH (a finding) and after MAX_EVENTS events (later nodes
+are then placed at their deepest mapped ancestor), and the pure-Python parser, ten times
+slower than libyaml, only reads files up to PURE_PARSER_MAX_CHARS.
 """
 
 from __future__ import annotations
@@ -25,9 +30,14 @@ from ruamel.yaml.events import (
 )
 from ruamel.yaml.reader import ReaderError
 
+from policies.bounds import MAX_DEPTH
+
 Loc = Sequence[str | int]
 KEY_MARK = "[key]"
 """pydantic's marker for an error in a mapping key rather than its value."""
+MAX_EVENTS = 250_000
+"""Parse events mapped per file (about 0.5 s; a 10,000-key file has 180,000)."""
+PURE_PARSER_MAX_CHARS = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -84,14 +94,17 @@ class SourceMap:
         except YamlSyntaxError as exc:
             if error_line is not None and error_line - 1 in exc.lines:
                 raise
+            if len(text) > PURE_PARSER_MAX_CHARS:
+                raise  # libyaml's reading is good enough; a second parse would take seconds
         return cls._build(text, pure=True)
 
     @classmethod
     def _build(cls, text: str, pure: bool) -> SourceMap:
         builder = _Builder()
         try:
-            for event in YAML(typ="safe", pure=pure).parse(text):
-                builder.feed(event)
+            for count, event in enumerate(YAML(typ="safe", pure=pure).parse(text)):
+                if count >= MAX_EVENTS or not builder.feed(event):
+                    break
         except MarkedYAMLError as exc:
             marks = (exc.problem_mark, exc.context_mark)
             lines = frozenset(m.line for m in marks if m is not None)
@@ -160,7 +173,8 @@ class _Builder:
         self._anchors: dict[str, _Node] = {}
         self._documents = 0
 
-    def feed(self, event: Event) -> None:
+    def feed(self, event: Event) -> bool:
+        """Take one event; False when the rest of the stream must not be read."""
         if isinstance(event, DocumentStartEvent):
             self._documents += 1
             if self._documents == 2:
@@ -169,22 +183,28 @@ class _Builder:
                     "a policy file holds one YAML document: remove this '---' "
                     "and what follows, or move it to a file of its own",
                 )
-            return
+            return True
         if self._documents > 1:
-            return
+            return True
         if isinstance(event, CollectionEndEvent):
             self._stack.pop()
             self._pending_key.pop()
-            return
+            return True
         node = self._node_for(event)
         if node is None:
-            return
+            return True
+        self._attach(node, event)
         if isinstance(event, MappingStartEvent | SequenceStartEvent):
-            self._attach(node, event)
+            if len(self._stack) == MAX_DEPTH:
+                message = (
+                    f"nested more than {MAX_DEPTH} levels deep: a policy needs a few levels "
+                    "of mappings and lists; check the brackets and indentation here"
+                )
+                self._note(event, message)
+                return False
             self._stack.append(node)
             self._pending_key.append(None)
-        else:
-            self._attach(node, event)
+        return True
 
     def _node_for(self, event: Event) -> _Node | None:
         line, col = event.start_mark.line, event.start_mark.column

@@ -18,12 +18,14 @@ from typing import Any
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from policies.loader import load_policy_at
 from policies.models import Policy
 from policies.problems import PolicyInvalid, PolicyRepoError
+from tui import cells
 from tui.client import AdminApi, AdminError
 from tui.editing import EditFlow
 from tui.feed import FeedGap, FeedState, follow_events
@@ -120,6 +122,25 @@ class ModelGateApp(App[None]):
             self.set_interval(self.options.repo_poll_s, self._watch_repo)
             self._watch_repo(force=True)
         self.query_one("#traffic-table").focus()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification as plain text (`markup` is ignored): messages carry names and
+        errors from clients, the gateway and the repository."""
+        super().notify(
+            cells.message(message),
+            title=cells.safe(title, 80),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     async def on_unmount(self) -> None:
         if self.client is not None:

@@ -1,4 +1,10 @@
-"""Short texts for table cells and status lines (Rich text, no Textual)."""
+"""Short texts for table cells and status lines (Rich text, no Textual).
+
+Every string from outside the UI (a client's model name or request id, the gateway's
+answers, names and messages from the policy repository) reaches the screen through `safe`
+or `plain`: shown literally, never read as markup, and unable to move the cursor or recolour
+the terminal.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,44 @@ from rich.text import Text
 from policies.models import Key, Limits
 
 BAR_FULL, BAR_EMPTY = "█", "░"
+MAX_SHOWN = 300
+"""Characters of one outside string shown at most (a client can send far more)."""
+MAX_MESSAGE = 4000
+"""Characters of one outside message shown at most (policy errors run over many lines)."""
+ELLIPSIS = "…"
+
+
+def safe(value: object, limit: int = MAX_SHOWN, *, lines: bool = False) -> str:
+    """`value` as text fit for the screen: every character a terminal would act on or that
+    would hide text (control characters and so escape sequences, line breaks unless `lines`,
+    bidirectional overrides, zero-width spaces) is written as its escape (`\\x1b`, `\\u202e`),
+    and past `limit` characters the text is cut and ends in `…`.
+
+    Give the result to `Text` (or `plain`), never to markup.
+    """
+    whole = str(value)
+    text = whole[:limit]  # cut first: the work stays bounded by `limit`
+    if not text.isprintable():
+        text = "".join(_visible(c, lines) for c in text)
+    if len(text) > limit or len(whole) > limit:
+        text = text[: limit - 1] + ELLIPSIS
+    return text
+
+
+def message(value: object) -> str:
+    """`safe` for a message that may run over lines (a policy error, a notification)."""
+    return safe(value, MAX_MESSAGE, lines=True)
+
+
+def plain(value: object, limit: int = MAX_SHOWN, *, style: str = "") -> Text:
+    """`safe(value)` as Rich text: a table cell or label shown exactly as written."""
+    return Text(safe(value, limit), style=style, end="")
+
+
+def _visible(char: str, lines: bool) -> str:
+    if char.isprintable() or (lines and char == "\n"):
+        return char
+    return repr(char)[1:-1]
 
 
 def count(n: float | None) -> str:
@@ -38,7 +82,7 @@ def clock_time(ts: float, tz: dt.tzinfo | None) -> str:
 
 
 def short(sha: str | None, n: int = 7) -> str:
-    return sha[:n] if sha else "-"
+    return safe(sha[:n]) if sha else "-"
 
 
 def status_text(status: int, error: str | None = None) -> Text:

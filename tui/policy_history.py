@@ -9,6 +9,7 @@ from pathlib import Path
 from dulwich.objects import Commit, ObjectID
 
 from policies.diff import diff_policies, diff_revisions, render_invalid, render_markdown
+from policies.diff_words import code
 from policies.loader import load_policy
 from policies.models import Policy
 from policies.problems import PolicyInvalid, PolicyRepoError
@@ -64,13 +65,13 @@ def commit_diff(repo_path: Path, entry: HistoryEntry) -> str:
     try:
         if entry.parent is not None:
             return diff_revisions(repo_path, entry.parent, entry.commit)
-        with open_repo(repo_path) as repo:
-            files = read_policy_files(repo, entry.commit)
         label = entry.commit[:7]
-        try:
+        try:  # reading refuses a commit past the policy bounds, by file, before parsing
+            with open_repo(repo_path) as repo:
+                files = read_policy_files(repo, entry.commit)
             new = load_policy(files)
         except PolicyInvalid as exc:
             return render_invalid(label, exc)
         return render_markdown(diff_policies(Policy(), new), "(empty)", label)
     except PolicyRepoError as exc:
-        return f"> The diff cannot be read: {exc}"
+        return f"> The diff cannot be read: {code(str(exc))}"

@@ -1,7 +1,8 @@
-"""Operations endpoints (admin token as Bearer, except health and readiness).
+"""Operations endpoints (admin token as Bearer, except the root, health and readiness).
 
-/healthz, /readyz, /admin/api/status here; /admin/api/events (events_api.py),
-/admin/api/usage (usage_api.py) and /metrics (metrics_api.py) in their own modules.
+/ (the product's name), /healthz, /readyz, /admin/api/status here; /admin/api/events
+(events_api.py), /admin/api/usage (usage_api.py) and /metrics (metrics_api.py) in their own
+modules.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import time
 from importlib.metadata import version
 
 from sanic import Blueprint, HTTPResponse, Request
+from sanic.response import text
 
 from gateway.admin import events_api, metrics_api, usage_api
 from gateway.admin.common import commit_of, refused, require_admin, state_of
@@ -22,6 +24,18 @@ bp = Blueprint("admin")
 bp.add_route(events_api.events, "/admin/api/events", methods=["GET"])
 bp.add_route(usage_api.usage, "/admin/api/usage", methods=["GET"])
 bp.add_route(metrics_api.metrics, "/metrics", methods=["GET"])
+
+
+PRODUCT = "ModelGate"
+
+
+async def root(request: Request) -> HTTPResponse:
+    """Clients' connectivity checks probe the base URL: the product's name and nothing else
+    (no version, no policy commit: nothing an unauthenticated caller could use)."""
+    return text(PRODUCT + "\n", headers={"x-request-id": request_id_of(request)})
+
+
+bp.add_route(root, "/", methods=["GET", "HEAD"])
 
 
 @bp.get("/healthz")

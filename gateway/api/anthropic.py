@@ -9,6 +9,7 @@ from gateway.errors import Protocol
 from gateway.pipeline import Endpoint, run
 from gateway.upstream.endpoints import Op
 
+# Generation routes stream their bodies: the pipeline reads one only after its key passed.
 bp = Blueprint("anthropic")
 
 MESSAGES = Endpoint(Protocol.ANTHROPIC, Op.CHAT, required=(("messages", list), ("max_tokens", int)))
@@ -17,11 +18,11 @@ COUNT_TOKENS = Endpoint(
 )
 
 
-@bp.post("/v1/messages", name="anthropic_messages")
+@bp.post("/v1/messages", name="anthropic_messages", stream=True)
 async def messages(request: Request) -> HTTPResponse | None:
     return await run(request, MESSAGES)
 
 
-@bp.post("/v1/messages/count_tokens", name="anthropic_count_tokens")
+@bp.post("/v1/messages/count_tokens", name="anthropic_count_tokens", stream=True)
 async def count_tokens(request: Request) -> HTTPResponse | None:
     return await run(request, COUNT_TOKENS)

@@ -53,9 +53,11 @@ async def model(request: Request, model_id: str) -> HTTPResponse:
 
 # The parameter is named as in the OpenAI blueprint's GET /v1/models/<model_id:path>:
 # Sanic shares one parameter name between routes of the same path.
-@bp.post("/v1beta/models/<model_id:path>", name="gemini_call_v1beta")
-@bp.post("/v1/models/<model_id:path>", name="gemini_call_v1")
+@bp.post("/v1beta/models/<model_id:path>", name="gemini_call_v1beta", stream=True)
+@bp.post("/v1/models/<model_id:path>", name="gemini_call_v1", stream=True)
 async def call(request: Request, model_id: str) -> HTTPResponse | None:
+    # Decoded once, as SDKs may escape the ':'; the pipeline's model-name grammar refuses
+    # what is left of a second encoding ('%'), and '/', '.' and '..' never reach a URL raw.
     model, sep, method = unquote(model_id).rpartition(":")
     endpoint = _METHODS.get(method) if sep and model else None
     if endpoint is None:

@@ -18,6 +18,7 @@ from sanic import HTTPResponse, Request
 from gateway.api.anthropic_models import model_info, model_page
 from gateway.auth import authenticate, presented_key
 from gateway.errors import GatewayError, NotFound, Protocol
+from gateway.model_names import check_model_name
 from gateway.pipeline import NotReady
 from gateway.responses import error_response, json_response, request_id_of
 from gateway.state import AppState
@@ -86,6 +87,7 @@ def show_model(request: Request, model_id: str, protocol: Protocol | None = None
     commit = snapshot.commit if snapshot else None
     try:
         snapshot, principal = _principal(request)
+        check_model_name(model_id)
         route = snapshot.resolve(model_id)
         if (
             route is None

@@ -9,6 +9,7 @@ from gateway.errors import Protocol
 from gateway.pipeline import Endpoint, run
 from gateway.upstream.endpoints import Op
 
+# Generation routes stream their bodies: the pipeline reads one only after its key passed.
 bp = Blueprint("openai")
 
 CHAT = Endpoint(Protocol.OPENAI, Op.CHAT, required=(("messages", list),))
@@ -17,23 +18,23 @@ EMBEDDINGS = Endpoint(Protocol.OPENAI, Op.EMBEDDINGS, required=(("input", object
 RESPONSES = Endpoint(Protocol.OPENAI, Op.RESPONSES, required=(("input", object),))
 
 
-@bp.post("/v1/chat/completions")
-@bp.post("/chat/completions", name="chat_completions_unversioned")
+@bp.post("/v1/chat/completions", stream=True)
+@bp.post("/chat/completions", name="chat_completions_unversioned", stream=True)
 async def chat_completions(request: Request) -> HTTPResponse | None:
     return await run(request, CHAT)
 
 
-@bp.post("/v1/completions")
+@bp.post("/v1/completions", stream=True)
 async def completions(request: Request) -> HTTPResponse | None:
     return await run(request, COMPLETIONS)
 
 
-@bp.post("/v1/embeddings")
+@bp.post("/v1/embeddings", stream=True)
 async def embeddings(request: Request) -> HTTPResponse | None:
     return await run(request, EMBEDDINGS)
 
 
-@bp.post("/v1/responses")
+@bp.post("/v1/responses", stream=True)
 async def responses(request: Request) -> HTTPResponse | None:
     return await run(request, RESPONSES)
 

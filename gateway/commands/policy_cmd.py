@@ -7,6 +7,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from credentials.refs import ENV_PREFIX_OPTION, ENV_PREFIX_VARIABLE, AllowedRefs
 from policies.check import check_revision, check_worktree
 from policies.diff import diff_revisions
 from policies.problems import PolicyRepoError, Problem
@@ -33,6 +34,14 @@ def register(
         default="text",
         help="github: workflow annotations (::error file=...::message)",
     )
+    check.add_argument(
+        ENV_PREFIX_OPTION,
+        dest="credential_env_prefix",
+        default=environ.get(ENV_PREFIX_VARIABLE),
+        metavar="PREFIXES",
+        help="refuse env: references not starting with one of these (comma list), as `serve "
+        f"{ENV_PREFIX_OPTION}` does (default: ${ENV_PREFIX_VARIABLE})",
+    )
     check.set_defaults(handler=run_check)
 
     diff = commands.add_parser(
@@ -50,16 +59,28 @@ def register(
 def run_check(args: argparse.Namespace) -> int:
     repo: Path = args.repo
     try:
+        allowed = AllowedRefs.parse(args.credential_env_prefix)
+    except ValueError as exc:
+        print(f"modelgate policy check: {ENV_PREFIX_OPTION}: {exc}", file=sys.stderr)
+        return 2
+    try:
         if args.rev is None and _is_bare(repo):
             args.rev = "HEAD"  # a bare repository has no files on disk to check
         if args.rev is None:
-            problems, what = check_worktree(repo), f"the working tree at {repo}"
+            problems, what = check_worktree(repo, allowed), f"the working tree at {repo}"
         else:
-            sha, problems = check_revision(repo, args.rev)
+            sha, problems = check_revision(repo, args.rev, allowed)
             what = f"{args.rev} ({sha[:12]})"
     except PolicyRepoError as exc:
         print(f"modelgate policy check: {exc}", file=sys.stderr)
         return 2
+    if not allowed.env_prefixes:
+        print(
+            "note: any environment variable may be named as a credential; to check references "
+            f"as a gateway run with {ENV_PREFIX_OPTION} does, pass it here too (or set "
+            f"{ENV_PREFIX_VARIABLE}).",
+            file=sys.stderr,
+        )
     for problem in problems:
         print(github_annotation(problem) if args.format == "github" else str(problem))
     if problems:

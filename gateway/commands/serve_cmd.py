@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
+from credentials.refs import AllowedRefs
 from gateway.commands.init_cmd import print_secrets
 from gateway.logs import configure_logging
 from gateway.settings import Settings, add_serve_arguments, settings_from_args
@@ -54,6 +55,14 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if problem := _bounds_problem(settings):
+        print(f"modelgate serve: {problem}", file=sys.stderr)
+        return 2
+    try:
+        AllowedRefs.parse(settings.credential_env_prefix)
+    except ValueError as exc:
+        print(f"modelgate serve: --credential-env-prefix: {exc}.", file=sys.stderr)
+        return 2
     if settings.upstream_proxy:
         try:
             UpstreamProxy.parse(settings.upstream_proxy, settings.no_proxy)
@@ -67,6 +76,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"No policy repository at {settings.policy_repo}: created one.")
         print_secrets(result)
     return _serve(settings)
+
+
+def _bounds_problem(settings: Settings) -> str | None:
+    if settings.max_connections < 1:
+        return "--max-connections must be at least 1."
+    if settings.body_timeout_s <= 0:
+        return "--body-timeout must be a positive number of seconds."
+    if settings.max_inflight_body_mb * 1024 * 1024 < settings.max_body_bytes:
+        return (
+            "--max-inflight-body-mb must hold at least one body of --max-body-bytes; "
+            "raise it, or lower --max-body-bytes."
+        )
+    return None
 
 
 def _clone(settings: Settings) -> int:
@@ -93,6 +115,7 @@ def serve(settings: Settings) -> None:
     from sanic.worker.loader import AppLoader
 
     from gateway.app import create_app
+    from gateway.front_door import FrontDoorProtocol
 
     # Workers of this gateway, and no other on the same Redis, share their events.
     settings = dataclasses.replace(settings, instance=secrets.token_hex(8))
@@ -106,6 +129,7 @@ def serve(settings: Settings) -> None:
         single_process=single,
         access_log=False,
         motd=False,
+        protocol=FrontDoorProtocol,
     )
     print(f"ModelGate serving on http://{settings.host}:{settings.port}", flush=True)
     if single:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from gateway.logs import one_line
 from gateway.settings import Settings
 from gateway.usage.request_log import DEFAULT_FILE
 from gateway.usage.request_report import SummaryRow, parse_since, summarize
@@ -33,10 +34,12 @@ def register(
 
 
 def format_table(rows: Sequence[SummaryRow]) -> str:
+    """An aligned text table. Model names are whatever clients sent: each is one quoted
+    word when it holds spaces, quotes or control characters, so it keeps to its row."""
     lines = [
         (
-            row.key_id or "(no key)",
-            row.model or "-",
+            one_line(row.key_id or "(no key)"),
+            one_line(row.model or "-"),
             str(row.requests),
             str(row.errors),
             str(row.prompt_tokens),

@@ -24,9 +24,12 @@ from gateway.translate.canonical import (
     FinishReason,
     StreamError,
     StreamEvent,
+    ToolCallStart,
     Usage,
 )
 from gateway.translate.sse import SSEParser
+from gateway.translate.tool_names import ToolNames
+from gateway.upstream.upstream_errors import client_message
 
 __all__ = [
     "CONVERTERS",
@@ -94,11 +97,18 @@ def needs_translation(client: str, provider: str) -> bool:
 class StreamTranslator:
     """Provider SSE bytes in, client SSE bytes out, each event as soon as it is complete."""
 
-    __slots__ = ("_decoder", "_encoder", "_parser", "finish_reason", "usage")
+    __slots__ = ("_decoder", "_encoder", "_names", "_parser", "finish_reason", "usage")
 
     def __init__(
-        self, client: str, provider: str, client_model: str, include_usage: bool = False
+        self,
+        client: str,
+        provider: str,
+        client_model: str,
+        include_usage: bool = False,
+        names: ToolNames | None = None,
     ) -> None:
+        self._names = names
+        """The client's tool names, when the provider got others."""
         self._parser = SSEParser()
         self._decoder = CONVERTERS[protocol_of(provider)].StreamDecoder()
         self._encoder = CONVERTERS[protocol_of(client)].StreamEncoder(client_model, include_usage)
@@ -113,6 +123,10 @@ class StreamTranslator:
                 self.usage = ev
             elif isinstance(ev, Finish):
                 self.finish_reason = ev.reason
+            elif isinstance(ev, StreamError):  # the upstream's words: summarised, not echoed
+                ev = StreamError(client_message(ev.message))
+            elif isinstance(ev, ToolCallStart) and self._names is not None:
+                ev = self._names.restore_start(ev)
             out += self._encoder.feed(ev)
         return out
 

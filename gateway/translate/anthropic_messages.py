@@ -9,9 +9,14 @@ Choices made where the protocols differ:
 - Thinking: a budget (or an OpenAI ``reasoning_effort``) becomes ``thinking.budget_tokens``,
   kept below ``max_tokens``; under Anthropic's 1024-token minimum thinking stays off.
   Thinking blocks go upstream only when signed (Anthropic rejects unsigned ones).
+  Without a budget, a client that asks to see the reasoning gets the medium budget, since
+  Anthropic shows thinking only when it is on.
 - Tool ids are made to fit Anthropic's ``[a-zA-Z0-9_-]`` pattern.
-- Ignored because they do not change the answer: ``service_tier``, ``cache_control``,
-  ``inference_geo``, ``speed``, ``diagnostics``, ``workspace_id``, ``user_profile_id``.
+- ``{"role": "system"}`` messages inside ``messages`` (accepted under Anthropic's betas, and
+  sent by Claude Code) join ``system``, in order, like OpenAI system messages.
+- Hints, semantics and unknown fields follow ``translate.policy``: ``cache_control`` markers
+  and ``context_management`` are dropped and reported; ``seed`` and the penalties, which
+  Anthropic lacks, too.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from gateway.translate import policy, server_tools
 from gateway.translate.anthropic_messages_stream import (
     FINISH_FROM_ANTHROPIC,
     StreamDecoder,
@@ -55,7 +61,9 @@ from gateway.translate.wire import (
     not_translatable,
     now,
     opt_int,
+    opt_list,
     opt_number,
+    opt_str,
     parse_arguments,
     refuse_extra,
     string_list,
@@ -84,12 +92,6 @@ _KNOWN = frozenset(
         "output_config",
     }
 )  # fmt: skip
-_IGNORED = frozenset(
-    {
-        "service_tier", "cache_control", "inference_geo", "speed", "diagnostics",
-        "workspace_id", "user_profile_id",
-    }
-)  # fmt: skip
 _SAFE_ID = re.compile(r"[a-zA-Z0-9_-]+")
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
 
@@ -99,15 +101,16 @@ _UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
 
 def request_to_canonical(body: dict[str, Any]) -> ChatRequest:
     raw_messages = as_list(body.get("messages"), "messages")
-    messages = [_read_message(as_dict(m, f"messages[{i}]"), i) for i, m in enumerate(raw_messages)]
+    system_list = _read_system(body.get("system"), "system")
+    messages: list[Message] = []
+    for i, raw in enumerate(raw_messages):
+        m = as_dict(raw, f"messages[{i}]")
+        if m.get("role") == "system":
+            system_list.extend(_read_system(m.get("content"), f"messages[{i}].content"))
+        else:
+            messages.append(_read_message(m, i))
     if body.get("max_tokens") is None:
         raise bad("max_tokens", "this field is required")
-    system = body.get("system")
-    if isinstance(system, list):
-        texts = [as_str(as_dict(b, "system").get("text"), "system[].text") for b in system]
-        system_list = texts
-    else:
-        system_list = [as_str(system, "system")] if system else []
     req = ChatRequest(
         model=str(body.get("model", "")),
         messages=messages,
@@ -125,10 +128,38 @@ def request_to_canonical(body: dict[str, Any]) -> ChatRequest:
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and metadata.get("user_id"):
         req.user = str(metadata["user_id"])
-    unknown = body.keys() - _KNOWN - _IGNORED
-    if unknown:
-        req.extra = {k: body[k] for k in unknown}
+    if _has_cache_marker(body):
+        policy.drop(req, policy.CACHE_MARKER)
+    policy.read_top_level(body, NAME, _KNOWN, req)
     return req
+
+
+def _read_system(system: Any, param: str) -> list[str]:
+    """A system prompt: a string or text blocks (a system message's content alike)."""
+    if isinstance(system, list):
+        return [as_str(as_dict(b, param).get("text"), param + "[].text") for b in system]
+    return [as_str(system, param)] if system else []
+
+
+def _blocks(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _has_cache_marker(body: dict[str, Any]) -> bool:
+    """A cache_control on any system, message, tool-result or tool block."""
+    marker = policy.CACHE_MARKER
+    for block in (*_blocks(body.get("system")), *_blocks(body.get("tools"))):
+        if isinstance(block, dict) and marker in block:
+            return True
+    for message in _blocks(body.get("messages")):
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in _blocks(content):
+            if isinstance(block, dict) and (
+                marker in block
+                or any(isinstance(b, dict) and marker in b for b in _blocks(block.get("content")))
+            ):
+                return True
+    return False
 
 
 def _read_message(raw: dict[str, Any], i: int) -> Message:
@@ -171,7 +202,8 @@ def _read_block(block: dict[str, Any], param: str) -> Part:
         call_id = as_str(block.get("tool_use_id"), param + ".tool_use_id")
         return ToolResultPart(call_id, items, bool(block.get("is_error")))
     if kind == "thinking":
-        return ThinkingPart(str(block.get("thinking", "")), block.get("signature"))
+        text = opt_str(block, "thinking", param + ".thinking") or ""
+        return ThinkingPart(text, opt_str(block, "signature", param + ".signature"))
     if kind == "redacted_thinking":
         return ThinkingPart(as_str(block.get("data"), param + ".data"), redacted=True)
     raise not_translatable(f"'{kind}' content blocks", "Only text, images and tools translate.")
@@ -190,13 +222,14 @@ def _read_image(source: dict[str, Any], param: str) -> ImagePart:
 
 
 def _read_tools(body: dict[str, Any], req: ChatRequest) -> None:
-    for i, tool in enumerate(body.get("tools") or ()):
+    for i, tool in enumerate(opt_list(body, "tools")):
         tool = as_dict(tool, f"tools[{i}]")
         if tool.get("type", "custom") != "custom":
             raise not_translatable(f"Anthropic server tool {tool.get('type')!r}")
         schema = as_dict(tool.get("input_schema"), f"tools[{i}].input_schema")
         name = as_str(tool.get("name"), f"tools[{i}].name")
-        req.tools.append(Tool(name, tool.get("description"), schema))
+        description = opt_str(tool, "description", f"tools[{i}].description")
+        req.tools.append(Tool(name, description, schema))
     choice = body.get("tool_choice")
     if choice is None:
         return
@@ -222,13 +255,15 @@ def _read_thinking(body: dict[str, Any], req: ChatRequest) -> None:
         if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
             schema = as_dict(fmt.get("schema"), "output_config.format.schema")
             req.response_format = ResponseFormat("json_schema", schema, "response")
-        if config.get("effort"):
-            req.reasoning_effort = (
-                "high" if config["effort"] in ("xhigh", "max") else config["effort"]
-            )
+        effort = opt_str(config, "effort", "output_config.effort")
+        if effort:
+            req.reasoning_effort = "high" if effort in ("xhigh", "max") else effort
     thinking = body.get("thinking")
     if not isinstance(thinking, dict):
         return
+    display = opt_str(thinking, "display", "thinking.display")
+    if display is not None:
+        req.show_thinking = display != "omitted"
     kind = thinking.get("type")
     if kind == "enabled":
         req.thinking_budget = opt_int(thinking, "budget_tokens", "thinking.budget_tokens")
@@ -242,9 +277,9 @@ def request_from_canonical(req: ChatRequest, upstream_model: str) -> dict[str, A
     refuse_extra(req, NAME)
     if req.n is not None and req.n > 1:
         raise unsupported("'n' > 1 (several choices)", NAME, "Send n = 1.")
-    for name in ("seed", "presence_penalty", "frequency_penalty"):
-        if getattr(req, name):
-            raise unsupported(f"'{name}'", NAME, "Remove it.")
+    for name in ("seed", "presence_penalty", "frequency_penalty", "metadata"):
+        if getattr(req, name) is not None:
+            policy.drop_field(req, name)
     max_tokens = req.max_tokens or DEFAULT_MAX_TOKENS
     body: dict[str, Any] = {
         "model": upstream_model,
@@ -270,7 +305,12 @@ def request_from_canonical(req: ChatRequest, upstream_model: str) -> dict[str, A
     if req.stop:
         body["stop_sequences"] = req.stop
     _write_tools(req, body)
+    native = server_tools.write(req, NAME)
+    if native:
+        body["tools"] = [*body.get("tools", ()), *native]
     budget = thinking_budget(req)
+    if budget is None and req.show_thinking:
+        budget = policy.EFFORT_BUDGETS["medium"]
     if budget == 0:
         body["thinking"] = {"type": "disabled"}
     elif budget is not None:

@@ -235,10 +235,8 @@ class StreamEncoder:
             return out + self._thinking(ev)
         if isinstance(ev, Finish):
             self._finish = ev
-        elif isinstance(ev, Usage):
+        elif isinstance(ev, Usage):  # the latest is final: close() sends it
             self._usage = ev
-        if self._finish is not None and self._usage is not None:
-            out += self._stop()
         return out
 
     def _thinking(self, ev: ThinkingDelta) -> bytes:
@@ -275,7 +273,10 @@ class StreamEncoder:
         )
 
     def close(self) -> bytes:
-        """The stream's tail: the pending stop events, or an error when it never finished."""
+        """The stream's tail: the stop events, or an error when it never finished.
+
+        ``message_delta`` (usage) and ``message_stop`` wait for the upstream's end: a client
+        leaves at ``message_stop``, and the gateway settles the final usage before it."""
         if self._stopped or self._failed:
             return b""
         if self._finish is None:

@@ -42,6 +42,9 @@ class ToolCallPart:
     """The arguments as JSON text (what OpenAI sends; parsed only when a protocol needs it)."""
     signature: str | None = None
     """Gemini's opaque thoughtSignature on a function call, kept for the round trip."""
+    namespace: str | None = None
+    """The client's tool namespace (Responses ``namespace`` tools); set on the way back only,
+    ``name`` then being the name inside it (see translate.tool_names)."""
 
 
 @dataclass(slots=True)
@@ -80,6 +83,16 @@ class Tool:
     description: str | None
     parameters: dict[str, Any]
     """JSON Schema of the arguments object."""
+
+
+@dataclass(slots=True)
+class ServerTool:
+    """A tool the provider runs itself (a web search), as the client offered it."""
+
+    kind: str
+    """The client's tool type, e.g. ``web_search_preview``."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The client's other fields of the tool, read by `translate.server_tools`."""
 
 
 @dataclass(slots=True)
@@ -126,8 +139,15 @@ class ChatRequest:
     metadata: dict[str, Any] | None = None
     source: str = ""
     """The protocol the request was read from."""
+    show_thinking: bool | None = None
+    """The client asked to see the model's reasoning (Gemini ``includeThoughts``, Responses
+    ``reasoning.summary``, Anthropic ``thinking.display``); a display switch, not a budget."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Fields of ``source`` with no canonical form; another protocol refuses them."""
+    dropped: set[str] = field(default_factory=set)
+    """Hints the target cannot carry, as the client spelled them (see translate.policy)."""
+    server_tools: list[ServerTool] = field(default_factory=list)
+    """Tools the provider runs itself, offered to the model (see translate.server_tools)."""
 
 
 # -- response ------------------------------------------------------------------------------
@@ -187,6 +207,8 @@ class ToolCallStart:
     id: str
     name: str
     signature: str | None = None
+    namespace: str | None = None
+    """As on `ToolCallPart`."""
 
 
 @dataclass(slots=True)

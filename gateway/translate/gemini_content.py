@@ -15,14 +15,17 @@ Choices made where the protocols differ:
   provider) gets the documented ``skip_thought_signature_validator`` so Gemini 3 accepts it.
 - Thinking parts are not sent to Gemini (it needs only the signatures); images must be
   inline (``data:`` URLs / base64) or ``gs://`` files: Gemini cannot fetch http URLs.
-- ``parallel_tool_calls``, ``user`` and ``metadata`` have no Gemini form and are ignored;
-  so are ``safetySettings``, ``labels`` and ``mediaResolution`` coming from Gemini.
+- ``user``, ``metadata`` and ``parallel_tool_calls: false`` have no Gemini form: dropped and
+  reported (``translate.policy``), as are Gemini's own hints going elsewhere.
+- ``includeThoughts`` is a display switch (``show_thinking``), not a budget; a budget (or an
+  effort) becomes ``thinkingBudget`` by ``policy.EFFORT_BUDGETS``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from gateway.translate import policy, server_tools
 from gateway.translate.canonical import (
     ChatRequest,
     ChatResponse,
@@ -47,10 +50,11 @@ from gateway.translate.gemini_content_stream import (
     usage_to_canonical,
 )
 from gateway.translate.gemini_request import read_generation_config, read_tools
-from gateway.translate.gemini_schema import to_gemini
+from gateway.translate.gemini_schema import SchemaCleaner
 from gateway.translate.wire import (
     as_dict,
     as_list,
+    as_str,
     bad,
     dumps,
     is_base64,
@@ -58,6 +62,8 @@ from gateway.translate.wire import (
     new_id,
     not_translatable,
     now,
+    opt_list,
+    opt_str,
     parse_arguments,
     refuse_extra,
     thinking_budget,
@@ -82,12 +88,21 @@ _KNOWN = frozenset(
         "tool_config", "generationConfig", "generation_config", "model",
     }
 )  # fmt: skip
-_IGNORED = frozenset({"safetySettings", "safety_settings", "labels"})
 
 
 def _get(d: dict[str, Any], camel: str, snake: str) -> Any:
     value = d.get(camel)
     return d.get(snake) if value is None else value
+
+
+def _get_dict(d: dict[str, Any], camel: str, snake: str, param: str) -> dict[str, Any] | None:
+    value = _get(d, camel, snake)
+    return None if value is None else as_dict(value, f"{param}.{camel}")
+
+
+def _get_str(d: dict[str, Any], camel: str, snake: str, param: str) -> str | None:
+    value = _get(d, camel, snake)
+    return None if value is None else as_str(value, f"{param}.{camel}")
 
 
 # -- request -------------------------------------------------------------------------------
@@ -119,13 +134,12 @@ def request_to_canonical(body: dict[str, Any]) -> ChatRequest:
     if isinstance(system, str):
         req.system = [system]
     elif isinstance(system, dict):
-        texts = [p.get("text", "") for p in system.get("parts") or () if isinstance(p, dict)]
-        req.system = [t for t in texts if t]
+        system_parts = opt_list(system, "parts", "systemInstruction.parts")
+        texts = [p.get("text") for p in system_parts if isinstance(p, dict)]
+        req.system = [as_str(t, "systemInstruction.parts[].text") for t in texts if t]
     read_tools(body, req)
     read_generation_config(body, req)
-    unknown = body.keys() - _KNOWN - _IGNORED
-    if unknown:
-        req.extra.update({k: body[k] for k in unknown})
+    policy.read_top_level(body, NAME, _KNOWN, req)
     return req
 
 
@@ -138,31 +152,32 @@ def _answer(pending: list[tuple[str, str]], name: str, i: int, j: int) -> str:
 
 
 def _read_part(part: dict[str, Any], param: str, j: int) -> Part | None:
+    param = f"{param}.parts[{j}]"
+    signature = _get_str(part, "thoughtSignature", "thought_signature", param)
     if "text" in part:
-        if part.get("thought"):
-            return ThinkingPart(str(part["text"]), part.get("thoughtSignature"))
-        return TextPart(str(part["text"]))
-    inline = _get(part, "inlineData", "inline_data")
+        text = as_str(part["text"], param + ".text")
+        return ThinkingPart(text, signature) if part.get("thought") else TextPart(text)
+    inline = _get_dict(part, "inlineData", "inline_data", param)
     if inline is not None:
-        mime = str(_get(inline, "mimeType", "mime_type") or "")
+        mime = _get_str(inline, "mimeType", "mime_type", param + ".inlineData") or ""
         if not mime.startswith("image/"):
             raise not_translatable(f"Inline data of type {mime!r}", "Only images translate.")
-        return ImagePart(media_type=mime, data=str(inline.get("data", "")))
-    file = _get(part, "fileData", "file_data")
+        data = opt_str(inline, "data", param + ".inlineData.data") or ""
+        return ImagePart(media_type=mime, data=data)
+    file = _get_dict(part, "fileData", "file_data", param)
     if file is not None:
-        mime = str(_get(file, "mimeType", "mime_type") or "")
-        uri = str(_get(file, "fileUri", "file_uri") or "")
+        mime = _get_str(file, "mimeType", "mime_type", param + ".fileData") or ""
+        uri = _get_str(file, "fileUri", "file_uri", param + ".fileData") or ""
         if not mime.startswith("image/") or not uri.startswith(("http://", "https://")):
             raise not_translatable("Gemini file references", "Send images inline.")
         return ImagePart(media_type=mime, url=uri)
-    call = _get(part, "functionCall", "function_call")
+    call = _get_dict(part, "functionCall", "function_call", param)
     if call is not None:
         args = call.get("args") or {}
-        signature = _get(part, "thoughtSignature", "thought_signature")
-        return ToolCallPart(
-            str(call.get("id") or ""), str(call.get("name", "")), dumps(args), signature
-        )
-    response = _get(part, "functionResponse", "function_response")
+        call_id = opt_str(call, "id", param + ".functionCall.id") or ""
+        name = opt_str(call, "name", param + ".functionCall.name") or ""
+        return ToolCallPart(call_id, name, dumps(args), signature)
+    response = _get_dict(part, "functionResponse", "function_response", param)
     if response is not None:
         value = response.get("response") or {}
         is_error = isinstance(value, dict) and set(value) == {"error"}
@@ -178,30 +193,41 @@ def _read_part(part: dict[str, Any], param: str, j: int) -> Part | None:
         return ToolResultPart(cid, [TextPart(text)], is_error)
     if "thoughtSignature" in part or "thought_signature" in part:
         return None
-    raise not_translatable(f"Gemini part {sorted(part)!r} in {param}.parts[{j}]")
+    raise not_translatable(f"Gemini part {sorted(part)!r} in {param}")
 
 
 def request_from_canonical(req: ChatRequest, upstream_model: str) -> dict[str, Any]:
     refuse_extra(req, NAME)
     if req.n is not None and req.n > 1:
         raise unsupported("'n' > 1 (several candidates)", NAME, "Send n = 1.")
+    for name in ("user", "metadata"):
+        if getattr(req, name) is not None:
+            policy.drop_field(req, name)
+    if req.parallel_tool_calls is False:  # Gemini may always call several at once
+        policy.drop_field(req, "parallel_tool_calls")
     body: dict[str, Any] = {"contents": _write_contents(req.messages)}
     if req.system:
         body["systemInstruction"] = {"parts": [{"text": s} for s in req.system]}
+    schemas = SchemaCleaner()  # bounds the work and size of all this request's schemas
     if req.tools:
         decls = []
         for t in req.tools:
             decl: dict[str, Any] = {"name": t.name}
             if t.description:
                 decl["description"] = t.description
-            params = to_gemini(t.parameters)
+            params = schemas.to_gemini(
+                t.parameters, f"The parameters of tool '{t.name[:64]}'", "tools"
+            )
             if params.get("properties"):
                 decl["parameters"] = params
             decls.append(decl)
         body["tools"] = [{"functionDeclarations": decls}]
         if req.tool_choice is not None:
             body["toolConfig"] = {"functionCallingConfig": _write_tool_choice(req.tool_choice)}
-    config = _write_generation_config(req)
+    native = server_tools.write(req, NAME)
+    if native:
+        body["tools"] = [*body.get("tools", ()), *native]
+    config = _write_generation_config(req, schemas)
     if config:
         body["generationConfig"] = config
     if req.source == NAME:
@@ -215,7 +241,7 @@ def _write_tool_choice(tc: ToolChoice) -> dict[str, Any]:
     return {"mode": {"auto": "AUTO", "none": "NONE", "required": "ANY"}[tc.mode]}
 
 
-def _write_generation_config(req: ChatRequest) -> dict[str, Any]:
+def _write_generation_config(req: ChatRequest, schemas: SchemaCleaner) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for key, name in (
         ("max_tokens", "maxOutputTokens"),
@@ -235,10 +261,14 @@ def _write_generation_config(req: ChatRequest) -> dict[str, Any]:
     if rf is not None and rf.type != "text":
         config["responseMimeType"] = "application/json"
         if rf.type == "json_schema" and rf.schema:
-            config["responseSchema"] = to_gemini(rf.schema)
+            config["responseSchema"] = schemas.to_gemini(rf.schema, "The response schema")
     budget = thinking_budget(req)
+    show = req.show_thinking
     if budget is not None:
-        config["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": budget > 0}
+        show = budget > 0 if show is None else show and budget > 0
+        config["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": show}
+    elif show is not None:
+        config["thinkingConfig"] = {"includeThoughts": show}
     return config
 
 

@@ -232,10 +232,8 @@ class StreamEncoder:
             return out
         if isinstance(ev, Finish):
             self._finish = ev
-        elif isinstance(ev, Usage):
+        elif isinstance(ev, Usage):  # the latest is final: close() sends it
             self._usage = ev
-        if self._finish is not None and self._usage is not None:
-            out += self._stop()
         return out
 
     def _stop(self) -> bytes:
@@ -245,7 +243,10 @@ class StreamEncoder:
         return self._chunk(parts, FINISH_TO_GEMINI[finish])
 
     def close(self) -> bytes:
-        """The stream's tail: the pending last chunk, or an error when it never finished."""
+        """The stream's tail: the last chunk, or an error when it never finished.
+
+        The chunk with ``finishReason`` and usage waits for the upstream's end: a client
+        leaves at it, and the gateway settles the final usage before it."""
         if self._stopped or self._failed:
             return b""
         if self._finish is None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.translate import policy
 from gateway.translate.canonical import ChatRequest, ResponseFormat, Tool, ToolChoice
 from gateway.translate.gemini_schema import from_gemini
 from gateway.translate.wire import as_dict, as_list, bad, not_translatable, opt_int, opt_number
 
-_CONFIG_IGNORED = frozenset({"mediaResolution", "media_resolution"})
 _THINKING_LEVELS = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high"}
 
 _ALIASES = {
@@ -27,6 +27,9 @@ _ALIASES = {
     "response_json_schema": "responseJsonSchema",
     "thinking_config": "thinkingConfig",
     "response_modalities": "responseModalities",
+    "media_resolution": "mediaResolution",
+    "response_logprobs": "responseLogprobs",
+    "enable_enhanced_civic_answers": "enableEnhancedCivicAnswers",
     "thinking_budget": "thinkingBudget",
     "thinking_level": "thinkingLevel",
     "include_thoughts": "includeThoughts",
@@ -47,12 +50,12 @@ def read_tools(body: dict[str, Any], req: ChatRequest) -> None:
         others = set(entry) - {"functionDeclarations"}
         if others:
             raise not_translatable(f"Gemini built-in tools ({', '.join(sorted(others))})")
-        for j, decl in enumerate(as_list(entry["functionDeclarations"], f"tools[{i}]")):
+        for j, decl in enumerate(as_list(entry.get("functionDeclarations"), f"tools[{i}]")):
             decl = _camel(as_dict(decl, f"tools[{i}].functionDeclarations[{j}]"))
             if "parametersJsonSchema" in decl:
                 params = as_dict(decl["parametersJsonSchema"], "parametersJsonSchema")
             elif decl.get("parameters"):
-                params = from_gemini(as_dict(decl["parameters"], "parameters"))
+                params = from_gemini(as_dict(decl["parameters"], "parameters"), "parameters")
             else:
                 params = {"type": "object", "properties": {}}
             req.tools.append(Tool(str(decl.get("name", "")), decl.get("description"), params))
@@ -110,8 +113,11 @@ def read_generation_config(body: dict[str, Any], req: ChatRequest) -> None:
         "presencePenalty", "frequencyPenalty", "stopSequences", "responseMimeType",
         "responseSchema", "responseJsonSchema", "thinkingConfig", "responseModalities",
     }  # fmt: skip
-    for key in config.keys() - known - _CONFIG_IGNORED:
-        req.extra[p + key] = config[key]
+    for key in config.keys() - known:
+        if key in policy.GEMINI_CONFIG_HINTS:
+            policy.drop(req, p + key)
+        else:
+            req.extra[p + key] = config[key]
 
 
 def _read_output(config: dict[str, Any], req: ChatRequest) -> None:
@@ -124,7 +130,8 @@ def _read_output(config: dict[str, Any], req: ChatRequest) -> None:
         schema = as_dict(config["responseJsonSchema"], "generationConfig.responseJsonSchema")
         req.response_format = ResponseFormat("json_schema", schema, "response")
     elif config.get("responseSchema") is not None:
-        schema = from_gemini(as_dict(config["responseSchema"], "generationConfig.responseSchema"))
+        param = "generationConfig.responseSchema"
+        schema = from_gemini(as_dict(config["responseSchema"], param), param)
         req.response_format = ResponseFormat("json_schema", schema, "response")
     else:
         req.response_format = ResponseFormat("json_object")
@@ -135,11 +142,14 @@ def _read_thinking(config: dict[str, Any], req: ChatRequest) -> None:
     if not isinstance(thinking, dict):
         return
     thinking = _camel(thinking)
+    show = thinking.get("includeThoughts")
+    if isinstance(show, bool):
+        req.show_thinking = show
     budget = thinking.get("thinkingBudget")
     level = thinking.get("thinkingLevel")
     if isinstance(budget, int) and budget >= 0:
         req.thinking_budget = budget
     elif isinstance(level, str):
         req.reasoning_effort = _THINKING_LEVELS.get(level.lower(), "medium")
-    elif budget == -1 or thinking.get("includeThoughts"):
+    elif budget == -1:
         req.reasoning_effort = "medium"  # dynamic thinking

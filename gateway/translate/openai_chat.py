@@ -8,9 +8,9 @@ Choices made where the protocols differ:
 - ``max_tokens``: sent as ``max_completion_tokens`` to OpenAI reasoning models (o1, o3, o4,
   gpt-5...), which refuse ``max_tokens``; as ``max_tokens`` elsewhere (compatible servers).
 - ``metadata`` and ``top_k`` reach only OpenAI-protocol upstreams (compatible servers know
-  ``top_k``); another protocol's upstream gets ``user`` but no ``metadata``.
-- Ignored because they do not change the answer: ``store``, ``service_tier``,
-  ``prompt_cache_key``, ``prompt_cache_retention``, ``safety_identifier``, ``verbosity``.
+  ``top_k``); from other clients they are dropped and reported, as is a request to show
+  reasoning (chat completions has no switch for it).
+- Hints, semantics and unknown fields follow ``translate.policy``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from gateway.translate import policy, server_tools
 from gateway.translate.canonical import (
     ChatRequest,
     ChatResponse,
@@ -53,11 +54,14 @@ from gateway.translate.wire import (
     joined_text,
     not_translatable,
     now,
+    opt_bool,
+    opt_dict,
     opt_int,
+    opt_list,
     opt_number,
+    opt_str,
     refuse_extra,
     string_list,
-    unsupported,
 )
 
 __all__ = [
@@ -77,12 +81,6 @@ _KNOWN = frozenset(
         "stop", "n", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls",
         "response_format", "user", "metadata", "seed", "presence_penalty", "frequency_penalty",
         "reasoning_effort", "top_k",
-    }
-)  # fmt: skip
-_IGNORED = frozenset(
-    {
-        "store", "service_tier", "prompt_cache_key", "prompt_cache_retention",
-        "safety_identifier", "verbosity",
     }
 )  # fmt: skip
 _REASONING_MODELS = re.compile(r"^(o\d|gpt-5)")
@@ -109,7 +107,7 @@ def request_to_canonical(body: dict[str, Any]) -> ChatRequest:
         system=system,
         tools=_read_tools(body.get("tools")),
         tool_choice=_read_tool_choice(body.get("tool_choice")),
-        parallel_tool_calls=body.get("parallel_tool_calls"),
+        parallel_tool_calls=opt_bool(body, "parallel_tool_calls"),
         max_tokens=max_tokens,
         temperature=opt_number(body, "temperature"),
         top_p=opt_number(body, "top_p"),
@@ -122,14 +120,12 @@ def request_to_canonical(body: dict[str, Any]) -> ChatRequest:
         seed=opt_int(body, "seed"),
         presence_penalty=opt_number(body, "presence_penalty"),
         frequency_penalty=opt_number(body, "frequency_penalty"),
-        reasoning_effort=body.get("reasoning_effort"),
-        user=body.get("user"),
-        metadata=body.get("metadata"),
+        reasoning_effort=opt_str(body, "reasoning_effort"),
+        user=opt_str(body, "user"),
+        metadata=opt_dict(body, "metadata"),
         source=NAME,
     )
-    unknown = body.keys() - _KNOWN - _IGNORED
-    if unknown:
-        req.extra = {k: body[k] for k in unknown}
+    policy.read_top_level(body, NAME, _KNOWN, req)
     return req
 
 
@@ -177,7 +173,8 @@ def _read_parts(content: Any, param: str) -> list[TextPart | ImagePart]:
         elif kind == "image_url":
             image = as_dict(item.get("image_url"), f"{param}[{j}].image_url")
             url = as_str(image.get("url"), f"{param}[{j}].image_url.url")
-            parts.append(image_from_url(url, f"{param}[{j}].image_url.url", image.get("detail")))
+            detail = opt_str(image, "detail", f"{param}[{j}].image_url.detail")
+            parts.append(image_from_url(url, f"{param}[{j}].image_url.url", detail))
         elif kind in ("input_audio", "file"):
             raise not_translatable(f"'{kind}' content", "Only text and images translate.")
         else:
@@ -193,7 +190,7 @@ def _read_assistant(raw: dict[str, Any], param: str) -> list[Part]:
     parts.extend(_read_parts(raw.get("content"), param + ".content"))
     if isinstance(raw.get("refusal"), str) and raw["refusal"]:
         parts.append(TextPart(raw["refusal"]))
-    for k, call in enumerate(raw.get("tool_calls") or []):
+    for k, call in enumerate(opt_list(raw, "tool_calls", param + ".tool_calls")):
         cparam = f"{param}.tool_calls[{k}]"
         call = as_dict(call, cparam)
         fn = as_dict(call.get("function"), cparam + ".function")
@@ -201,7 +198,7 @@ def _read_assistant(raw: dict[str, Any], param: str) -> list[Part]:
             ToolCallPart(
                 id=as_str(call.get("id"), cparam + ".id"),
                 name=as_str(fn.get("name"), cparam + ".function.name"),
-                arguments=fn.get("arguments") or "",
+                arguments=opt_str(fn, "arguments", cparam + ".function.arguments") or "",
             )
         )
     if raw.get("function_call") is not None:
@@ -222,7 +219,7 @@ def _read_tools(raw: Any) -> list[Tool]:
         tools.append(
             Tool(
                 as_str(fn.get("name"), f"tools[{i}].function.name"),
-                fn.get("description"),
+                opt_str(fn, "description", f"tools[{i}].function.description"),
                 as_dict(params, f"tools[{i}].function.parameters"),
             )
         )
@@ -247,7 +244,9 @@ def _read_response_format(raw: Any) -> ResponseFormat | None:
     if kind == "json_schema":
         spec = as_dict(raw.get("json_schema"), "response_format.json_schema")
         schema = as_dict(spec.get("schema", {}), "response_format.json_schema.schema")
-        return ResponseFormat("json_schema", schema, spec.get("name"), spec.get("strict"))
+        name = opt_str(spec, "name", "response_format.json_schema.name")
+        strict = opt_bool(spec, "strict", "response_format.json_schema.strict")
+        return ResponseFormat("json_schema", schema, name, strict)
     if kind in ("text", "json_object"):
         return ResponseFormat(kind)
     raise bad("response_format.type", "expected text, json_object or json_schema")
@@ -271,6 +270,7 @@ def request_from_canonical(req: ChatRequest, upstream_model: str) -> dict[str, A
             body[key] = value
     if req.stop:
         body["stop"] = req.stop
+    server_tools.write(req, NAME)  # chat completions has no server tools: all are dropped
     if req.tools:
         body["tools"] = [_write_tool(t) for t in req.tools]
         if req.parallel_tool_calls is not None:
@@ -294,8 +294,10 @@ def request_from_canonical(req: ChatRequest, upstream_model: str) -> dict[str, A
         if req.metadata is not None:
             body["metadata"] = req.metadata
         body.update(req.extra)
-    elif req.top_k is not None:
-        raise unsupported("'top_k'", NAME)
+    else:
+        for name in ("top_k", "metadata", "show_thinking"):
+            if getattr(req, name) is not None:
+                policy.drop_field(req, name)
     if req.stream:
         body["stream"] = True
         # Usage is what quotas count: always ask; the encoder hides it unless the client asked.

@@ -203,19 +203,15 @@ class StreamEncoder:
         if isinstance(ev, Finish):
             self._finished = True
             reason = "stop" if ev.reason == "error" else ev.reason
-            out += self._chunk({}, reason)
-            if self._pending_usage is not None:
-                out += self._usage(self._pending_usage)
-                self._pending_usage = None
-            return out
-        if isinstance(ev, Usage):
-            if self._finished:
-                return out + self._usage(ev)
+            return out + self._chunk({}, reason)
+        if isinstance(ev, Usage):  # the latest is final: close() sends it
             self._pending_usage = ev
         return out
 
     def close(self) -> bytes:
-        """The stream's tail: ``[DONE]``, or an error event when it never finished."""
+        """The stream's tail: the usage chunk and ``[DONE]``, or an error event when it never
+        finished. Both wait for the upstream's end: a client leaves at ``[DONE]``, and the
+        gateway settles the final usage before it."""
         if self._failed:
             return b""
         if not self._finished:

@@ -2,20 +2,24 @@
 
 Choices made where the protocols differ:
 - The gateway stores no responses: ``previous_response_id`` and ``conversation`` are
-  refused (send the whole conversation as ``input``); ``store`` is ignored.
+  refused with a 400 that says so (send the whole conversation as ``input``).
 - ``instructions`` and system/developer input messages become system text, in order.
 - Reasoning travels as ``reasoning`` items: the summary text is the thinking text and
   ``encrypted_content`` carries the opaque signature, so a client can hand it back.
-- Only ``function`` tools translate; built-in tools (web search, file search...) are refused.
-- Ignored because they do not change the answer: ``store``, ``include``, ``truncation``,
-  ``service_tier``, ``safety_identifier``, ``prompt_cache_key``, ``prompt_cache_retention``,
-  ``stream_options``, ``background`` (false).
+- Tools follow ``translate.server_tools``: ``namespace`` tools and ``additional_tools``
+  input items are flattened to functions under names from ``translate.tool_names``, and
+  calls come back with their ``namespace``; web search maps to the target's own.
+- ``reasoning.summary`` asks to see the reasoning (``show_thinking``); ``reasoning.effort``
+  is mapped by ``policy.EFFORT_BUDGETS``.
+- Hints (``store``, ``include``, ``client_metadata``, ``text.verbosity``...), semantics and
+  unknown fields follow ``translate.policy``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from gateway.translate import policy
 from gateway.translate.canonical import (
     ChatRequest,
     ChatResponse,
@@ -25,9 +29,7 @@ from gateway.translate.canonical import (
     ResponseFormat,
     TextPart,
     ThinkingPart,
-    Tool,
     ToolCallPart,
-    ToolChoice,
     ToolResultPart,
 )
 from gateway.translate.openai_responses_stream import (
@@ -40,6 +42,8 @@ from gateway.translate.openai_responses_stream import (
     usage_from_canonical,
     usage_to_canonical,
 )
+from gateway.translate.openai_responses_tools import read_tools, tool_names
+from gateway.translate.tool_names import ToolNames
 from gateway.translate.wire import (
     as_dict,
     as_list,
@@ -51,8 +55,12 @@ from gateway.translate.wire import (
     new_id,
     not_translatable,
     now,
+    opt_bool,
+    opt_dict,
     opt_int,
+    opt_list,
     opt_number,
+    opt_str,
     refuse_extra,
     unsupported,
 )
@@ -74,63 +82,57 @@ _KNOWN = frozenset(
         "tool_choice", "parallel_tool_calls", "text", "reasoning", "stream", "user", "metadata",
     }
 )  # fmt: skip
-_IGNORED = frozenset(
-    {
-        "store", "include", "truncation", "service_tier", "safety_identifier",
-        "prompt_cache_key", "prompt_cache_retention", "stream_options",
-    }
-)  # fmt: skip
 
 
 # -- request -------------------------------------------------------------------------------
 
 
 def request_to_canonical(body: dict[str, Any]) -> ChatRequest:
-    for field in ("previous_response_id", "conversation"):
-        if body.get(field):
-            raise not_translatable(
-                f"'{field}'", "The gateway keeps no responses: send the whole conversation."
-            )
     req = ChatRequest(
         model=str(body.get("model", "")),
         messages=[],
         max_tokens=opt_int(body, "max_output_tokens"),
         temperature=opt_number(body, "temperature"),
         top_p=opt_number(body, "top_p"),
-        parallel_tool_calls=body.get("parallel_tool_calls"),
+        parallel_tool_calls=opt_bool(body, "parallel_tool_calls"),
         stream=body.get("stream") is True,
-        user=body.get("user"),
-        metadata=body.get("metadata"),
+        user=opt_str(body, "user"),
+        metadata=opt_dict(body, "metadata"),
         source=NAME,
     )
+    policy.read_top_level(body, NAME, _KNOWN, req)  # first: refusals say why before all else
     if body.get("instructions"):
         req.system.append(as_str(body["instructions"], "instructions"))
+    names = tool_names(body)
     raw = body.get("input")
     if isinstance(raw, str):
         req.messages.append(Message("user", [TextPart(raw)]))
     else:
         for i, item in enumerate(as_list(raw, "input")):
-            _read_item(as_dict(item, f"input[{i}]"), f"input[{i}]", req)
-    _read_tools(body, req)
+            _read_item(as_dict(item, f"input[{i}]"), f"input[{i}]", req, names)
+    read_tools(body, req, names)
     text = body.get("text")
     if isinstance(text, dict) and isinstance(text.get("format"), dict):
         fmt = text["format"]
         kind = fmt.get("type")
         if kind == "json_schema":
             schema = as_dict(fmt.get("schema"), "text.format.schema")
-            req.response_format = ResponseFormat(kind, schema, fmt.get("name"), fmt.get("strict"))
+            name = opt_str(fmt, "name", "text.format.name")
+            strict = opt_bool(fmt, "strict", "text.format.strict")
+            req.response_format = ResponseFormat(kind, schema, name, strict)
         elif kind in ("text", "json_object"):
             req.response_format = ResponseFormat(kind)
         else:
             raise bad("text.format.type", "expected text, json_object or json_schema")
+    if isinstance(text, dict) and text.get("verbosity") is not None:
+        policy.drop(req, "text.verbosity")
     reasoning = body.get("reasoning")
-    if isinstance(reasoning, dict) and reasoning.get("effort"):
-        req.reasoning_effort = str(reasoning["effort"])
-    if body.get("background"):
-        raise not_translatable("'background' responses")
-    unknown = body.keys() - _KNOWN - _IGNORED - {"background"}
-    if unknown:
-        req.extra = {k: body[k] for k in unknown}
+    if isinstance(reasoning, dict):
+        if reasoning.get("effort"):
+            req.reasoning_effort = opt_str(reasoning, "effort", "reasoning.effort")
+        summary = reasoning.get("summary") or reasoning.get("generate_summary")
+        if summary is not None:
+            req.show_thinking = summary != "none"
     return req
 
 
@@ -141,7 +143,7 @@ def _add(req: ChatRequest, role: str, part: Part) -> None:
         req.messages.append(Message(role, [part]))  # type: ignore[arg-type]
 
 
-def _read_item(item: dict[str, Any], param: str, req: ChatRequest) -> None:
+def _read_item(item: dict[str, Any], param: str, req: ChatRequest, names: ToolNames) -> None:
     kind = item.get("type", "message")
     if kind == "message":
         role = item.get("role")
@@ -154,10 +156,12 @@ def _read_item(item: dict[str, Any], param: str, req: ChatRequest) -> None:
         else:
             raise bad(param + ".role", "expected user, assistant, system or developer")
     elif kind == "function_call":
+        name = as_str(item.get("name"), param + ".name")
+        namespace = opt_str(item, "namespace", param + ".namespace")
         call = ToolCallPart(
             as_str(item.get("call_id"), param + ".call_id"),
-            as_str(item.get("name"), param + ".name"),
-            str(item.get("arguments") or ""),
+            names.flat(name, namespace),
+            opt_str(item, "arguments", param + ".arguments") or "",
         )
         _add(req, "assistant", call)
     elif kind == "function_call_output":
@@ -166,8 +170,14 @@ def _read_item(item: dict[str, Any], param: str, req: ChatRequest) -> None:
         call_id = as_str(item.get("call_id"), param + ".call_id")
         _add(req, "user", ToolResultPart(call_id, content))  # type: ignore[arg-type]
     elif kind == "reasoning":
-        summary = "".join(s.get("text", "") for s in item.get("summary") or ())
-        _add(req, "assistant", ThinkingPart(summary, item.get("encrypted_content")))
+        summary = "".join(
+            opt_str(as_dict(s, f"{param}.summary[{k}]"), "text", f"{param}.summary[{k}].text") or ""
+            for k, s in enumerate(opt_list(item, "summary", param + ".summary"))
+        )
+        signature = opt_str(item, "encrypted_content", param + ".encrypted_content")
+        _add(req, "assistant", ThinkingPart(summary, signature))
+    elif kind == "additional_tools":
+        pass  # read with the request's tools
     else:
         raise not_translatable(f"Input items of type {kind!r}")
 
@@ -189,36 +199,22 @@ def _read_content(content: Any, param: str) -> list[Part]:
             if not item.get("image_url"):
                 raise not_translatable("Images by file_id", "Send them as data: URLs.")
             url = as_str(item["image_url"], f"{param}[{j}].image_url")
-            parts.append(image_from_url(url, f"{param}[{j}].image_url", item.get("detail")))
+            detail = opt_str(item, "detail", f"{param}[{j}].detail")
+            parts.append(image_from_url(url, f"{param}[{j}].image_url", detail))
         else:
             raise not_translatable(f"'{kind}' content", "Only text and images translate.")
     return parts
-
-
-def _read_tools(body: dict[str, Any], req: ChatRequest) -> None:
-    for i, tool in enumerate(body.get("tools") or ()):
-        tool = as_dict(tool, f"tools[{i}]")
-        if tool.get("type") != "function":
-            raise not_translatable(f"Built-in tools of type {tool.get('type')!r}")
-        params = tool.get("parameters") or {"type": "object", "properties": {}}
-        name = as_str(tool.get("name"), f"tools[{i}].name")
-        req.tools.append(Tool(name, tool.get("description"), as_dict(params, f"tools[{i}]")))
-    choice = body.get("tool_choice")
-    if choice in ("auto", "none", "required"):
-        req.tool_choice = ToolChoice(choice)
-    elif isinstance(choice, dict) and choice.get("type") == "function":
-        req.tool_choice = ToolChoice("tool", as_str(choice.get("name"), "tool_choice.name"))
-    elif choice is not None:
-        raise not_translatable("This tool_choice", "Use auto, none, required or a function.")
 
 
 def request_from_canonical(req: ChatRequest, upstream_model: str) -> dict[str, Any]:
     refuse_extra(req, NAME)
     if req.n is not None and req.n > 1:
         raise unsupported("'n' > 1 (several choices)", NAME, "Send n = 1.")
-    for name in ("top_k", "seed", "presence_penalty", "frequency_penalty", "stop"):
-        if getattr(req, name):
-            raise unsupported(f"'{name}'", NAME, "Remove it.")
+    if req.stop:
+        raise unsupported("'stop'", NAME, "Remove it.")
+    for name in ("top_k", "seed", "presence_penalty", "frequency_penalty"):
+        if getattr(req, name) is not None:
+            policy.drop_field(req, name)
     items: list[dict[str, Any]] = []
     for m in req.messages:
         items.extend(_write_items(m.role, m.parts))
@@ -241,6 +237,9 @@ def request_from_canonical(req: ChatRequest, upstream_model: str) -> dict[str, A
             }
             for t in req.tools
         ]
+    if req.server_tools:
+        tools = body.setdefault("tools", [])
+        tools.extend({"type": t.kind, **t.options} for t in req.server_tools)
     tc = req.tool_choice
     if tc is not None:
         body["tool_choice"] = (
@@ -252,8 +251,13 @@ def request_from_canonical(req: ChatRequest, upstream_model: str) -> dict[str, A
         if rf.type == "json_schema":
             fmt.update(name=rf.name or "response", schema=rf.schema or {}, strict=rf.strict)
         body["text"] = {"format": fmt}
+    reasoning: dict[str, Any] = {}
     if req.reasoning_effort is not None:
-        body["reasoning"] = {"effort": req.reasoning_effort}
+        reasoning["effort"] = req.reasoning_effort
+    if req.show_thinking:
+        reasoning["summary"] = "auto"
+    if reasoning:
+        body["reasoning"] = reasoning
     if req.stream:
         body["stream"] = True
     return body
@@ -354,16 +358,17 @@ def response_from_canonical(resp: ChatResponse, client_model: str) -> dict[str, 
                 )
             texts.append({"type": "output_text", "text": p.text, "annotations": []})
         elif isinstance(p, ToolCallPart):
-            output.append(
-                {
-                    "id": "fc_" + p.id.removeprefix("call_"),
-                    "type": "function_call",
-                    "status": "completed",
-                    "call_id": p.id,
-                    "name": p.name,
-                    "arguments": p.arguments,
-                }
-            )
+            call = {
+                "id": "fc_" + p.id.removeprefix("call_"),
+                "type": "function_call",
+                "status": "completed",
+                "call_id": p.id,
+                "name": p.name,
+                "arguments": p.arguments,
+            }
+            if p.namespace is not None:
+                call["namespace"] = p.namespace
+            output.append(call)
     status, details = status_of(resp.finish_reason)
     body = response_body(resp_id, client_model, resp.created or now(), status, output)
     body["incomplete_details"] = details

@@ -252,16 +252,16 @@ class StreamEncoder:
                 "call_id": ev.id,
                 "name": ev.name,
             }
+            if ev.namespace is not None:  # a namespace tool's call, as the client named it
+                call["namespace"] = ev.namespace
             self._tools[ev.index] = self._open(call)
             return out + self._added()
         if isinstance(ev, ThinkingDelta):
             return out + self._thinking(ev)
         if isinstance(ev, Finish):
             self._finish = ev
-        elif isinstance(ev, Usage):
+        elif isinstance(ev, Usage):  # the latest is final: close() sends it
             self._usage = ev
-        if self._finish is not None and self._usage is not None:
-            out += self._complete()
         return out
 
     def _kind(self) -> str | None:
@@ -390,7 +390,10 @@ class StreamEncoder:
         return out + self._emit("response.failed", response=body)
 
     def close(self) -> bytes:
-        """The stream's tail: the pending completion, or a failure when it never finished."""
+        """The stream's tail: the completion, or a failure when it never finished.
+
+        ``response.completed`` waits for the upstream's end: a client leaves at it, and the
+        gateway settles the final usage before it."""
         if self._state == "done":
             return b""
         if self._finish is None:

@@ -12,6 +12,9 @@ import orjson
 
 from gateway.errors import BadRequest, UnsupportedFeature
 from gateway.translate.canonical import ChatRequest, ImagePart, Part, TextPart
+from gateway.translate.policy import EFFORT_BUDGETS as EFFORT_BUDGETS  # re-exported
+from gateway.translate.policy import effort_from_budget as effort_from_budget
+from gateway.translate.policy import thinking_budget as thinking_budget
 
 PROTOCOL_TITLES = {
     "openai": "OpenAI chat completions",
@@ -52,13 +55,15 @@ def not_translatable(what: str, hint: str = "") -> UnsupportedFeature:
 
 
 def refuse_extra(req: ChatRequest, target: str) -> None:
-    """Fields the source protocol alone understands must not vanish on the way."""
+    """Fields the source protocol alone understands (and translate.policy does not name)
+    must not vanish on the way."""
     if req.extra and req.source != target:
         names = ", ".join(sorted(req.extra))
         raise unsupported(
             f"The field(s) {names}",
             target,
-            "Remove them or use a route served in the same protocol.",
+            "The gateway does not know whether dropping them would change the answer: "
+            "remove them or use a route served in the same protocol.",
         )
 
 
@@ -78,6 +83,36 @@ def as_str(value: Any, param: str) -> str:
     if not isinstance(value, str):
         raise bad(param, "expected a string")
     return value
+
+
+# Optional fields: None when absent or null, else the value if it has the field's JSON type,
+# else a 400 naming the field. Readers use these, so the canonical request holds the types
+# its annotations say, and no writer meets a list where it expects a string.
+
+
+def opt_str(body: dict[str, Any], key: str, param: str | None = None) -> str | None:
+    value = body.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise bad(param or key, "expected a string")
+
+
+def opt_bool(body: dict[str, Any], key: str, param: str | None = None) -> bool | None:
+    value = body.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise bad(param or key, "expected true or false")
+
+
+def opt_dict(body: dict[str, Any], key: str, param: str | None = None) -> dict[str, Any] | None:
+    value = body.get(key)
+    return None if value is None else as_dict(value, param or key)
+
+
+def opt_list(body: dict[str, Any], key: str, param: str | None = None) -> list[Any]:
+    """An optional array: [] when absent or null."""
+    value = body.get(key)
+    return [] if value is None else as_list(value, param or key)
 
 
 def opt_number(body: dict[str, Any], key: str, param: str | None = None) -> float | None:
@@ -165,25 +200,3 @@ def image_to_url(part: ImagePart) -> str:
 
 def joined_text(parts: Sequence[Part]) -> str:
     return "".join(p.text for p in parts if isinstance(p, TextPart))
-
-
-EFFORT_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576, "xhigh": 32768}
-
-
-def effort_from_budget(budget: int) -> str:
-    if budget <= 2048:
-        return "low"
-    if budget <= 12288:
-        return "medium"
-    return "high"
-
-
-def thinking_budget(req: ChatRequest) -> int | None:
-    """The requested reasoning budget in tokens: None = not asked, 0 = off."""
-    if req.thinking_budget is not None:
-        return req.thinking_budget
-    if req.reasoning_effort is None:
-        return None
-    if req.reasoning_effort == "none":
-        return 0
-    return EFFORT_BUDGETS.get(req.reasoning_effort, EFFORT_BUDGETS["medium"])

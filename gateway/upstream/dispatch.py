@@ -33,18 +33,23 @@ from credentials.oauth import TokenError
 from credentials.pool import AllCoolingDown, Credential, CredentialPools
 from credentials.refs import CredentialUnavailable
 from gateway.errors import (
+    BadRequest,
     GatewayError,
     Protocol,
     Unavailable,
     UpstreamClientError,
     UpstreamFailed,
 )
-from gateway.upstream.endpoints import FAMILY, Op, auth_headers, upstream_url
+from gateway.upstream.endpoints import FAMILY, Op, auth_headers, upstream_op, upstream_url
+from gateway.upstream.http1_head import UnsafeRequestHead
 from gateway.upstream.strategy import RouteCursors
 from gateway.upstream.upstream_errors import (
+    MAX_ERROR_BODY,
+    MAX_LOGGED_MESSAGE,
     Verdict,
+    client_message,
+    cooldown_s,
     cooling_reason,
-    retry_after_s,
     upstream_error_message,
     verdict,
 )
@@ -166,7 +171,7 @@ class Dispatcher:
                 outcome.last_error = "every credential is cooling down"
             return None
         content = body_for(target)
-        url = upstream_url(provider, op, target.upstream_model, stream)
+        url = upstream_url(provider, upstream_op(op, provider.type), target.upstream_model, stream)
         timeouts = _transport_timeouts(provider, stream)
         failures = 0
         for credential in credentials:
@@ -176,9 +181,12 @@ class Dispatcher:
             if headers is None:
                 continue
             while True:
-                result = await self._attempt(
-                    target, credential, url, content, headers, timeouts, outcome
-                )
+                try:
+                    result = await self._attempt(
+                        target, credential, url, content, headers, timeouts, outcome
+                    )
+                except httpx.LocalProtocolError as exc:
+                    raise _unsendable(target, exc, extra_headers) from None
                 if isinstance(result, Opened):
                     return result
                 if result is _Next.CREDENTIAL:
@@ -265,6 +273,8 @@ class Dispatcher:
             return self._transient(outcome, f"no response headers within {first_byte:g} s")
         except httpx.TimeoutException:
             return self._transient(outcome, "timed out")
+        except httpx.LocalProtocolError:
+            raise  # refused before sending: no retry can help (_try_target says why)
         except httpx.TransportError as exc:
             return self._transient(outcome, f"connection failed: {type(exc).__name__}")
         status = response.status_code
@@ -273,13 +283,12 @@ class Dispatcher:
         body = await _read_and_close(response, attempt_deadline)
         judged = verdict(status, body)
         if judged is Verdict.CLIENT:
-            raise UpstreamClientError(status, upstream_error_message(body))
+            raise _refused_by_upstream(target, status, body)
         if judged is Verdict.RETRY:
             return self._transient(outcome, f"upstream answered {status}")
         name = target.provider_name
         if judged is Verdict.COOL:
-            wait = retry_after_s(response, body)
-            seconds = provider.cooldown_s if wait is None else wait
+            seconds = cooldown_s(response, body, provider.cooldown_s, provider.max_cooldown_s)
             self._pools.cool_down(name, credential.ref, seconds, cooling_reason(status, body))
             outcome.cooling.append(seconds)
             outcome.last_error = "rate limited by the upstream"
@@ -349,11 +358,58 @@ def _finite(deadline: float) -> float | None:
     return deadline if math.isfinite(deadline) else None
 
 
+def _unsendable(
+    target: Target, exc: httpx.LocalProtocolError, forwarded: dict[str, str] | None
+) -> GatewayError:
+    """A request the engine would not write: a header would break its framing. No other
+    credential or target is tried. A client's own header is the client's 400 (the allowlist,
+    gateway/forwarded_headers.py, normally refuses it first); any other came from the
+    gateway's configuration (the policy, a credential, an access token): the operators' 502."""
+    header = exc.header if isinstance(exc, UnsafeRequestHead) else None
+    if header is not None and forwarded and header in forwarded:
+        return BadRequest(
+            f"The {header} header holds a line break or a NUL byte. Send it on one line."
+        )
+    log.error(
+        "upstream request refused before sending: a header is not valid HTTP",
+        extra={"provider": target.provider_name, "header": header},
+    )
+    return UpstreamFailed(
+        "The gateway could not send this request upstream: a header from its own "
+        "configuration is not valid HTTP. Tell the gateway's operators (its log names the "
+        "provider and the header)."
+    )
+
+
+def _refused_by_upstream(target: Target, status: int, body: bytes) -> UpstreamClientError:
+    """The client's error, in the upstream's words summarised; the longer, still masked,
+    version goes to the debug log for the operators."""
+    message = upstream_error_message(body)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "upstream refused the request",
+            extra={
+                "provider": target.provider_name,
+                "status": status,
+                "upstream_message": client_message(message, MAX_LOGGED_MESSAGE),
+            },
+        )
+    return UpstreamClientError(status, client_message(message))
+
+
 async def _read_and_close(response: httpx.Response, deadline: float) -> bytes:
+    """An error answer's first MAX_ERROR_BODY bytes (b"" when it cannot be had by
+    `deadline`); an upstream cannot make the gateway hold more of it."""
+    body = bytearray()
     try:
         async with asyncio.timeout_at(_finite(deadline)):
-            return await response.aread()
+            async for chunk in response.aiter_raw():
+                body += chunk
+                if len(body) >= MAX_ERROR_BODY:
+                    del body[MAX_ERROR_BODY:]
+                    break
     except (httpx.HTTPError, TimeoutError):
         return b""
     finally:
         await response.aclose()
+    return bytes(body)

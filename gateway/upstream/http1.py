@@ -14,7 +14,10 @@ What the pipeline relies on:
   connection slot, `read` every wait for response bytes (the headers, then each chunk);
 - failures raise httpx's exceptions (ConnectError, ConnectTimeout, PoolTimeout, ReadTimeout,
   ReadError, RemoteProtocolError, UnsupportedProtocol), never with the URL in the message:
-  a query string may carry a credential.
+  a query string may carry a credential;
+- a head that an upstream could read otherwise than it was written (a CR, LF or NUL in a
+  header, a name that is not a token) is refused before anything is sent: UnsafeRequestHead,
+  an httpx.LocalProtocolError (http1_head.py).
 A request whose reused keep-alive connection turns out closed by the upstream before any
 response byte is sent once more on a new connection (the upstream never saw it).
 """
@@ -24,14 +27,15 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, Mapping
 
 import httpx
 
 from gateway.upstream.http1_connection import Connection, Origin, ResponseBody
+from gateway.upstream.http1_head import RequestHeads, UnsafeRequestHead
 from gateway.upstream.proxy import UpstreamProxy
 
-__all__ = ["Http1Transport", "ResponseBody"]
+__all__ = ["Http1Transport", "ResponseBody", "UnsafeRequestHead"]
 
 _HTTP_VERSION = {"http_version": b"HTTP/1.1"}
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
@@ -62,7 +66,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         """Connections made and not yet lost (their protocol callbacks count them)."""
         self._connecting = 0
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
-        self._heads: dict[tuple[bytes, bytes], bytes] = {}
+        self._heads = RequestHeads()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._swept_at = 0.0
@@ -84,7 +88,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
             )
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout") or {}
         read = timeouts.get("read")
-        data, body = self._serialize(request)
+        data, body = self._heads.encode(request)  # before a connection is even taken
         origin = (scheme, url.host, port)
         for _ in range(2):
             conn = await self._acquire(origin, request, timeouts)
@@ -117,26 +121,6 @@ class Http1Transport(httpx.AsyncBaseTransport):
                 conn.status, headers=conn.headers, stream=stream, extensions=_HTTP_VERSION
             )
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _serialize(self, request: httpx.Request) -> tuple[bytes, AsyncIterable[bytes] | None]:
-        """The request head and body as one buffer, or the head and a body still to stream."""
-        method, target = request.method.encode(), request.url.raw_path
-        key = (method, target)
-        start = self._heads.get(key)
-        if start is None:
-            if len(self._heads) >= 1024:
-                self._heads.clear()
-            start = self._heads[key] = b"%s %s HTTP/1.1\r\n" % key
-        lines = [start]
-        for name, value in request.headers.raw:
-            lines.append(b"%s: %s\r\n" % (name, value))
-        lines.append(b"\r\n")
-        try:
-            content = request.content
-        except httpx.RequestNotRead:
-            return b"".join(lines), _as_async(request.stream)
-        lines.append(content)
-        return b"".join(lines), None
 
     async def _send_body(
         self, conn: Connection, body: AsyncIterable[bytes], request: httpx.Request
@@ -317,12 +301,3 @@ class Http1Transport(httpx.AsyncBaseTransport):
                 conn.close()
         self._idle.clear()
         await asyncio.sleep(0)  # let the transports' connection_lost run
-
-
-async def _as_async(stream: object) -> AsyncIterator[bytes]:
-    if isinstance(stream, AsyncIterable):
-        async for chunk in stream:
-            yield chunk
-    elif isinstance(stream, Iterable):
-        for chunk in stream:
-            yield chunk

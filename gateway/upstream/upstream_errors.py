@@ -1,19 +1,32 @@
-"""What an upstream's error answer means: whose fault it is, and how long to wait.
+"""What an upstream's error answer means: whose fault it is, how long to wait, and what
+of its words a client may see.
 
-Read only on the error path (the body of a 4xx/5xx answer), never on a success.
+Read only on the error path (the body of a 4xx/5xx answer), never on a success. An upstream
+is not trusted to keep its own secrets: its message may name its URL, its hosts or a key, so
+a client sees it summarised (`client_message`), and its `Retry-After` is clamped.
 """
 
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from enum import Enum
 
 import httpx
 import orjson
 
+from gateway.logs import redact
+
 # Quota errors that are not always a 429: OpenAI's billing quota, Gemini's RESOURCE_EXHAUSTED.
 _QUOTA_MARKS = (b"insufficient_quota", b"RESOURCE_EXHAUSTED")
+
+MAX_ERROR_BODY = 256 * 1024
+"""Bytes of an upstream error answer the gateway reads; the rest is never looked at."""
+MAX_CLIENT_MESSAGE = 500
+"""Characters of an upstream's error message a client sees."""
+MAX_LOGGED_MESSAGE = 4000
+"""Characters of it the debug log keeps."""
 
 
 class Verdict(Enum):
@@ -44,6 +57,13 @@ def cooling_reason(status: int, body: bytes) -> str:
     if status == 402 or any(mark in body for mark in _QUOTA_MARKS):
         return f"quota or credits used up at the upstream ({status})"
     return f"rate limited by the upstream ({status})"
+
+
+def cooldown_s(response: httpx.Response, body: bytes, default_s: float, max_s: float) -> float:
+    """How long a rate-limited credential sits out: the upstream's own wait, at most `max_s`
+    (an upstream must not bench a credential for years), else `default_s`."""
+    wait = retry_after_s(response, body)
+    return default_s if wait is None else min(wait, max_s)
 
 
 def retry_after_s(response: httpx.Response, body: bytes) -> float | None:
@@ -102,10 +122,70 @@ def _error_object(body: bytes) -> object:
 
 
 def upstream_error_message(body: bytes) -> str:
-    """The human message of an upstream error body (all three protocols use error.message)."""
+    """The human message of an upstream error body (all three protocols use error.message),
+    as the upstream wrote it: summarise it (`client_message`) before anyone sees it."""
     err = _error_object(body)
     if isinstance(err, dict) and isinstance(err.get("message"), str):
         return str(err["message"])
     if isinstance(err, str):
         return err
     return "the upstream rejected the request"
+
+
+# Where an upstream lives, and long opaque runs (tokens, signatures, ids that may be secret).
+# Key shapes (sk-..., AIza..., Bearer ...) are the log redactor's: one list for both.
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{0,15}://[^\s\"'<>()\[\]{}]+")
+_EMAIL_OR_USERINFO = re.compile(r"(?<![\w.+-])[\w.+-]+@(?=[\w-])")
+_IPV4 = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])")
+_IPV6 = re.compile(
+    r"\[?(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])\]?(?::\d{1,5})?"
+)
+# A dotted name ending in a top-level domain hosts use (not `messages.0.content`, which is a
+# JSON path an upstream's message needs), or any name with a port.
+_TLDS = (
+    "com|net|org|io|ai|dev|app|cloud|co|us|uk|de|eu|fr|nl|jp|cn|in|ru|br|au|ca|ch|se|"
+    "info|biz|xyz|tech|site|online|internal|local|localhost|lan|corp|home|intranet|svc|"
+    "cluster|test|example|invalid|arpa"
+)
+_HOST = re.compile(
+    r"(?<![\w.-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:" + _TLDS + r")"
+    r"(?::\d{1,5})?(?![\w-])|(?<![\w.-])localhost(?::\d{1,5})?(?![\w-])"
+    r"|(?<![\w.-])[A-Za-z][\w.-]*:\d{2,5}(?![\w.-])",
+    re.IGNORECASE,
+)
+_OPAQUE_RUN = re.compile(r"[A-Za-z0-9+/=_-]{32,}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def client_message(message: str, limit: int = MAX_CLIENT_MESSAGE) -> str:
+    """An upstream's error message fit for a client (or a log line): URLs, hosts, IPs and
+    anything shaped like a key masked, control characters gone, at most `limit` characters.
+
+    What tells the caller what was wrong stays readable ("prompt is too long: 210000 tokens
+    > 200000 maximum", "messages.0.content: ...").
+    """
+    text = message[: limit * 4]  # a generous first cut bounds the masks' work
+    text = _CONTROL.sub(" ", text)
+    text = redact(text)  # key shapes first, while they are whole
+    text = _URL.sub("[url]", text)
+    text = _EMAIL_OR_USERINFO.sub("[user]@", text)
+    text = _IPV4.sub("[ip]", text)
+    text = _IPV6.sub(_masked_ipv6, text)
+    text = _HOST.sub("[host]", text)
+    text = _OPAQUE_RUN.sub(_masked_run, text)
+    text = text.strip()
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text or "the upstream rejected the request"
+
+
+def _masked_ipv6(match: re.Match[str]) -> str:
+    # "12:30:45" is a time; an address has "::" or all its 7 colons.
+    found = match.group(0)
+    return "[ip]" if "::" in found or found.count(":") >= 7 else found
+
+
+def _masked_run(match: re.Match[str]) -> str:
+    run = match.group(0)
+    # A long word of letters (an identifier) stays; a run with digits is a token or a hash.
+    return "[redacted]" if any(c.isdigit() for c in run) else run

@@ -1,8 +1,8 @@
 """Which client and provider-type runs are expected to pass today.
 
-Where client and provider speak the same protocol the gateway passes bytes through; the
-translated routes still fail on what the clients send (issue 13), and are marked so: a
-strict xfail turns into a failure the day one starts passing, so the marks cannot go stale.
+Since issue 13 every client passes on every provider type. A combination that breaks is
+taken out of PASSING and so marked a strict xfail: the mark turns into a failure the day it
+passes again, so the marks cannot go stale.
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ import pytest
 from tests.clients.conftest import PROVIDER_TYPES
 
 PASSING: dict[str, set[str]] = {
-    "claude-code": {"anthropic"},
-    # Even pass-through: the Responses stream's end is missed, so it is recorded as a 499
-    # and its tokens miscounted (issue 13, causes 2 and 3).
-    "codex": set(),
-    "gemini-cli": {"gemini", "anthropic"},
+    "claude-code": set(PROVIDER_TYPES),
+    "codex": set(PROVIDER_TYPES),
+    "gemini-cli": set(PROVIDER_TYPES),
 }
 
 

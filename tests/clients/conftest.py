@@ -113,7 +113,10 @@ class ClientsDeployment:
 
     def use(self, provider_type: str) -> None:
         self._write_policy(provider_type)
-        commit = self.repo.commit(f"client programs: route to a {provider_type} upstream")
+        if self.repo.git("status", "--porcelain"):  # the first policy may be this one already
+            commit = self.repo.commit(f"client programs: route to a {provider_type} upstream")
+        else:
+            commit = self.repo.head()
         deadline = time.monotonic() + 15
         while self._status()["policy"]["commit"] != commit:
             assert time.monotonic() < deadline, f"policy {commit[:12]} was not applied"

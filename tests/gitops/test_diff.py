@@ -190,3 +190,16 @@ def test_cli_reports_an_invalid_revision(
     out = capsys.readouterr().out
     assert "does not validate" in out and "unknown provider 'nowhere'" in out
     assert main(["policy", "diff", "--repo", str(policy_repo.path), "nope", "HEAD"]) == 2
+
+
+def test_cli_reports_a_revision_past_the_policy_bounds(
+    policy_repo: PolicyRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, content in files(**BASE).items():
+        (policy_repo.path / name).write_bytes(content)
+    policy_repo.commit("base")
+    (policy_repo.path / "keys.yaml").write_text("keys: []\n#" + "x" * 9_000_000 + "\n")
+    policy_repo.commit("huge")
+    assert main(["policy", "diff", "--repo", str(policy_repo.path), "HEAD~1", "HEAD"]) == 0
+    out = capsys.readouterr().out
+    assert "does not validate" in out and "`keys.yaml:1:1: 9,000,011 bytes: a policy file" in out

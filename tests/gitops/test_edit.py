@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 from pathlib import Path
@@ -22,8 +23,20 @@ def repo(tmp_path: Path) -> Path:
     return path
 
 
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Hand Editor",
+    "GIT_AUTHOR_EMAIL": "hand@example.com",
+    "GIT_COMMITTER_NAME": "Hand Editor",
+    "GIT_COMMITTER_EMAIL": "hand@example.com",
+}
+"""The hand-made commits' identity: the machine's ~/.gitconfig may have none (CI's HOME)."""
+
+
 def git(path: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, check=True)
+    env = {**os.environ, **GIT_IDENTITY}
+    done = subprocess.run(
+        ["git", *args], cwd=path, capture_output=True, text=True, check=True, env=env
+    )
     return done.stdout
 
 

@@ -90,11 +90,11 @@ def test_text_access_line(
         json={"model": "gpt-4o-mini\nFORGED LINE", "messages": HI},
         headers={"authorization": f"Bearer {keys['bob']}"},
     )
-    assert response.status_code == 404
+    assert response.status_code == 400  # outside the model-name grammar: refused, not routed
     gateway.stop()
     access = [line for line in gateway.logs().splitlines() if "modelgate.access" in line]
     assert len(access) == 1
     line = access[0]
-    assert "key_id=bob" in line and "status=404" in line and "error=not_found" in line
+    assert "key_id=bob" in line and "status=400" in line and "error=bad_request" in line
     assert f"request_id={response.headers['x-request-id']}" in line
     assert not any(line.startswith("FORGED") for line in gateway.logs().splitlines())

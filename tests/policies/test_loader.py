@@ -278,8 +278,9 @@ def test_url_in_flow_mapping_is_yaml_1_2_and_errors_there_are_located() -> None:
     text = "providers:\n  p: {type: openai, base_url: http://127.0.0.1:9/v1, retries: 2}\n"
     assert problems_of(files({"providers.yaml": text})) == [
         "providers.yaml:2:54: unknown field 'retries'; did you mean 'max_retries'? (allowed: "
-        "type, base_url, credentials, selection, cooldown_s, timeout_s, connect_timeout_s, "
-        "first_byte_timeout_s, idle_timeout_s, max_retries, api_version, headers)"
+        "type, base_url, credentials, selection, cooldown_s, max_cooldown_s, timeout_s, "
+        "connect_timeout_s, first_byte_timeout_s, idle_timeout_s, max_retries, api_version, "
+        "headers)"
     ]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import policies.reload as reload
+from credentials.refs import AllowedRefs
 from policies.reload import Attempt, PolicyHolder, PolicyWatcher
 from policies.snapshot import Snapshot
 from tests.support.policy_repo import PolicyRepo, hash_of, new_secret
@@ -35,9 +36,9 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = reload.build_snapshot
 
-    def counting(repo_path: Path, commit: str) -> Snapshot:
+    def counting(repo_path: Path, commit: str, allowed: AllowedRefs) -> Snapshot:
         seen.append(commit)
-        return real(repo_path, commit)
+        return real(repo_path, commit, allowed)
 
     monkeypatch.setattr(reload, "build_snapshot", counting)
     return seen

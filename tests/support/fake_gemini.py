@@ -1,10 +1,13 @@
-"""The fake upstream's Gemini answers (generateContent, streamGenerateContent)."""
+"""The fake upstream's Gemini answers (generateContent, streamGenerateContent); a request for
+JSON output (responseMimeType with responseSchema or responseJsonSchema) gets an instance of
+its schema as its text."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from tests.support.fake_structured import gemini_schema, json_pieces
 from tests.support.fake_wire import (
     COMPLETION_TOKENS,
     PROMPT_TOKENS,
@@ -29,6 +32,8 @@ def _gemini_wants_tool(body: dict[str, Any]) -> str | None:
 def gemini_reply(path: str, body: dict[str, Any], chunks: int) -> Reply:
     model = path.rsplit("/", 1)[-1].split(":", 1)[0]
     tool = _gemini_wants_tool(body)
+    schema = gemini_schema(body)
+    pieces = json_pieces(schema) if schema is not None else text_of(chunks)
     usage = {
         "promptTokenCount": PROMPT_TOKENS,
         "candidatesTokenCount": COMPLETION_TOKENS,
@@ -45,7 +50,7 @@ def gemini_reply(path: str, body: dict[str, Any], chunks: int) -> Reply:
         parts = (
             [{"functionCall": {"name": tool, "args": json.loads(TOOL_ARGS)}}]
             if tool
-            else [{"text": "".join(text_of(chunks))}]
+            else [{"text": "".join(pieces)}]
         )
         return Reply(
             {
@@ -72,7 +77,6 @@ def gemini_reply(path: str, body: dict[str, Any], chunks: int) -> Reply:
                 )
             ]
         )
-    pieces = text_of(chunks)
     events = []
     for index, piece in enumerate(pieces):
         last = index == len(pieces) - 1

@@ -3,7 +3,10 @@
 Fixed usage (11 prompt + 7 completion tokens) lets tests check that the gateway counts
 exactly what the upstream reported. When the request offers tools and is not already
 answering a tool call, the reply is a call of the first tool with {"city": "Paris"}.
-An Anthropic request with thinking enabled gets a signed thinking block first.
+An Anthropic request with thinking enabled gets a signed thinking block first. A request for
+JSON output gets an instance of its schema (fake_structured). Anthropic `system` messages
+inside `messages` are taken as the real API takes them: they are not a conversation turn.
+Responses API answers are in fake_responses, Gemini's in fake_gemini.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import struct
 from typing import Any
 
 from tests.support.fake_gemini import gemini_reply
+from tests.support.fake_responses import responses_reply
+from tests.support.fake_structured import anthropic_schema, json_pieces, openai_chat_schema
 from tests.support.fake_wire import (
     COMPLETION_TOKENS,
     EMBEDDING,
@@ -44,6 +49,8 @@ __all__ = [
 def reply_for(path: str, body: dict[str, Any], chunks: int) -> Reply:
     if path.endswith("/chat/completions"):
         return _openai_chat(body, chunks)
+    if path.endswith("/responses"):
+        return responses_reply(body, chunks)
     if path.endswith("/completions"):
         return _openai_completions(body, chunks)
     if path.endswith("/embeddings"):
@@ -84,9 +91,11 @@ def _openai_usage() -> dict[str, int]:
 def _openai_chat(body: dict[str, Any], chunks: int) -> Reply:
     model = body.get("model", "fake")
     tool = _openai_wants_tool(body)
+    schema = openai_chat_schema(body)
+    pieces = json_pieces(schema) if schema is not None else text_of(chunks)
     base = {"id": "chatcmpl-fake", "created": 1700000000, "model": model}
     if not body.get("stream"):
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(text_of(chunks))}
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(pieces)}
         finish = "stop"
         if tool:
             message = {
@@ -143,7 +152,7 @@ def _openai_chat(body: dict[str, Any], chunks: int) -> Reply:
             events.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
         events.append(chunk({}, "tool_calls"))
     else:
-        events.extend(chunk({"content": piece}) for piece in text_of(chunks))
+        events.extend(chunk({"content": piece}) for piece in pieces)
         events.append(chunk({}, "stop"))
     if with_usage:
         events.append(
@@ -224,10 +233,10 @@ def _openai_embeddings(body: dict[str, Any]) -> Reply:
 # Anthropic ---------------------------------------------------------------------------------
 def _anthropic_wants_tool(body: dict[str, Any]) -> str | None:
     tools = body.get("tools") or []
-    messages = body.get("messages") or []
+    turns = [m for m in body.get("messages") or [] if m.get("role") != "system"]
     if not tools:
         return None
-    last = messages[-1] if messages else {}
+    last = turns[-1] if turns else {}
     content = last.get("content")
     if isinstance(content, list) and any(b.get("type") == "tool_result" for b in content):
         return None
@@ -264,8 +273,10 @@ def _anthropic_thinking_events() -> list[bytes]:
 def _anthropic(body: dict[str, Any], chunks: int) -> Reply:
     model = body.get("model", "fake")
     tool = _anthropic_wants_tool(body)
+    schema = anthropic_schema(body)
+    pieces = json_pieces(schema) if schema is not None else text_of(chunks)
     if not body.get("stream"):
-        content: list[dict[str, Any]] = [{"type": "text", "text": "".join(text_of(chunks))}]
+        content: list[dict[str, Any]] = [{"type": "text", "text": "".join(pieces)}]
         stop = "end_turn"
         if tool:
             content = [
@@ -358,7 +369,7 @@ def _anthropic(body: dict[str, Any], chunks: int) -> Reply:
             )
         )
         events.append(_sse({"type": "ping"}, "ping"))
-        for piece in text_of(chunks):
+        for piece in pieces:
             events.append(
                 _sse(
                     {

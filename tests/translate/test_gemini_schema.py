@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from gateway.translate.gemini_schema import from_gemini, to_gemini
+import time
+from typing import Any
+
+import orjson
+import pytest
+
+from gateway.errors import BadRequest
+from gateway.translate.gemini_schema import (
+    MAX_DEPTH,
+    MAX_SCHEMA_BYTES,
+    SchemaCleaner,
+    from_gemini,
+    to_gemini,
+)
 
 PYDANTIC_STYLE = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -59,17 +72,152 @@ def test_to_gemini_removes_and_rewrites_what_gemini_rejects() -> None:
     assert props["empty"] == {"type": "OBJECT"}
 
 
-def test_recursive_refs_stop() -> None:
-    schema = {
-        "$defs": {"Node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}},
-        "$ref": "#/$defs/Node",
+def _bomb() -> dict[str, Any]:
+    """The 324-byte class of schema: each def references the next twice, and itself."""
+    defs = {
+        n: {
+            "properties": {
+                "x": {"$ref": f"#/$defs/{m}"},
+                "y": {"$ref": f"#/$defs/{m}"},
+                "z": {"$ref": f"#/$defs/{n}"},
+            }
+        }
+        for n, m in (("a", "b"), ("b", "c"), ("c", "a"))
     }
-    out = to_gemini(schema)
-    depth = 0
-    while "properties" in out:
-        out = out["properties"]["next"]
-        depth += 1
-    assert 5 < depth < 40
+    return {"properties": {"p": {"$ref": "#/$defs/a"}}, "$defs": defs}
+
+
+def _timed(schema: dict[str, Any]) -> tuple[BadRequest, float]:
+    started = time.perf_counter()
+    with pytest.raises(BadRequest) as caught:
+        to_gemini(schema, "The parameters of tool 'f'", "tools")
+    return caught.value, time.perf_counter() - started
+
+
+def test_a_recursive_ref_is_refused_at_once() -> None:
+    error, took = _timed(_bomb())
+    assert len(orjson.dumps(_bomb())) < 400
+    assert took < 0.05
+    assert "recursive" in error.message and "tool 'f'" in error.message
+    assert error.param == "tools" and error.status_code == 400
+
+
+def test_a_self_reference_is_refused() -> None:
+    node = {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}
+    error, _ = _timed({"$defs": {"Node": node}, "$ref": "#/$defs/Node"})
+    assert "'#/$defs/Node' is recursive" in error.message
+
+
+def test_a_ref_chain_back_to_itself_is_refused() -> None:
+    defs = {"A": {"$ref": "#/$defs/B"}, "B": {"$ref": "#/$defs/A"}}
+    error, _ = _timed({"$defs": defs, "properties": {"a": {"$ref": "#/$defs/A"}}})
+    assert "recursive" in error.message
+
+
+def _shared_chain(levels: int, fan: int = 2) -> dict[str, Any]:
+    """No cycle, but each def uses the next `fan` times: the full schema grows as fan**levels."""
+    defs: dict[str, Any] = {
+        f"d{i}": {
+            "type": "object",
+            "properties": {f"p{j}": {"$ref": f"#/$defs/d{i + 1}"} for j in range(fan)},
+        }
+        for i in range(levels)
+    }
+    defs[f"d{levels}"] = {"type": "string", "description": "leaf"}
+    return {"$defs": defs, "$ref": "#/$defs/d0"}
+
+
+def test_shared_refs_are_cleaned_once_and_written_out_in_full() -> None:
+    out = to_gemini(_shared_chain(3))
+    leaf = {"type": "STRING", "description": "leaf"}
+    level2 = {"type": "OBJECT", "properties": {"p0": leaf, "p1": leaf}}
+    level1 = {"type": "OBJECT", "properties": {"p0": level2, "p1": level2}}
+    assert out == {"type": "OBJECT", "properties": {"p0": level1, "p1": level1}}
+
+
+def test_an_exponential_expansion_is_refused_by_size() -> None:
+    error, took = _timed(_shared_chain(30))
+    assert took < 0.05
+    assert f"{MAX_SCHEMA_BYTES // 1024} KiB" in error.message
+
+
+def test_a_request_shares_one_size_bound_across_its_schemas() -> None:
+    cleaner = SchemaCleaner(max_bytes=20_000)
+    one = cleaner.to_gemini(_shared_chain(8), "The parameters of tool 'a'")  # ~13 KB in full
+    assert len(orjson.dumps(one)) > 10_000
+    with pytest.raises(BadRequest, match="tool 'b'"):
+        cleaner.to_gemini(_shared_chain(8), "The parameters of tool 'b'")
+
+
+def test_type_lists_share_their_children_and_stay_bounded() -> None:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(20):
+        kinds = ["string", "number", "integer", "boolean", "object", "array", "null"]
+        schema = {"type": kinds, "properties": {"a": schema}, "items": schema}
+    _, took = _timed(schema)
+    assert took < 0.05
+
+
+def test_depth_is_capped() -> None:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(MAX_DEPTH):
+        schema = {"type": "array", "items": schema}
+    assert to_gemini(schema)["type"] == "ARRAY"
+    error, _ = _timed({"type": "array", "items": schema})
+    assert f"more than {MAX_DEPTH} levels" in error.message
+
+
+def test_depth_counts_through_refs() -> None:
+    inner: dict[str, Any] = {"type": "string"}
+    for _ in range(20):
+        inner = {"type": "array", "items": inner}
+    outer: dict[str, Any] = {"$ref": "#/$defs/Deep"}
+    for _ in range(20):
+        outer = {"type": "array", "items": outer}
+    error, _ = _timed({"$defs": {"Deep": inner}, **outer})
+    assert "levels" in error.message
+
+
+def test_siblings_of_a_ref_override_it() -> None:
+    schema = {
+        "$defs": {"Unit": {"type": "string", "enum": ["c", "f"], "description": "unit"}},
+        "properties": {"u": {"$ref": "#/$defs/Unit", "description": "the unit"}},
+    }
+    assert to_gemini(schema)["properties"]["u"] == {
+        "type": "STRING",
+        "enum": ["c", "f"],
+        "description": "the unit",
+    }
+
+
+def test_all_of_merges_members_and_keeps_cross_required() -> None:
+    schema = {
+        "$defs": {"Base": {"type": "object", "properties": {"id": {"type": "integer"}}}},
+        "allOf": [{"$ref": "#/$defs/Base"}],
+        "properties": {"name": {"type": "string"}},
+        "required": ["id", "name", "ghost"],
+    }
+    assert to_gemini(schema) == {
+        "type": "OBJECT",
+        "properties": {"name": {"type": "STRING"}, "id": {"type": "INTEGER"}},
+        "required": ["id", "name"],
+    }
+
+
+def test_odd_values_are_refused_or_dropped_never_crash() -> None:
+    deep: Any = []
+    for _ in range(1000):
+        deep = [deep]
+    out = to_gemini({"type": "integer", "enum": [1, deep], "required": 5, "properties": {"a": 1}})
+    assert out["type"] == "INTEGER" and "Allowed values: 1," in out["description"]
+
+
+def test_from_gemini_bounds_depth() -> None:
+    schema: dict[str, Any] = {"type": "STRING"}
+    for _ in range(MAX_DEPTH + 1):
+        schema = {"type": "ARRAY", "items": schema}
+    with pytest.raises(BadRequest, match="levels deep"):
+        from_gemini(schema, "parameters")
 
 
 def test_from_gemini_lowercases_and_restores_null() -> None:

@@ -142,13 +142,14 @@ def test_invalid_fields_name_the_field(body: dict, error: type, param: str | Non
 
 
 def test_unknown_fields_are_kept_for_openai_and_refused_elsewhere() -> None:
-    body = {"messages": [{"role": "user", "content": "hi"}], "logprobs": True, "store": True}
+    body = {"messages": [{"role": "user", "content": "hi"}], "mystery": True, "store": True}
     req = openai_chat.request_to_canonical(body)
-    assert req.extra == {"logprobs": True}
-    assert openai_chat.request_from_canonical(req, "m")["logprobs"] is True
+    assert req.extra == {"mystery": True}
+    assert req.dropped == {"store"}  # a hint (translate.policy), not an unknown
+    assert openai_chat.request_from_canonical(req, "m")["mystery"] is True
     from gateway.translate import anthropic_messages
 
-    with pytest.raises(UnsupportedFeature, match="logprobs"):
+    with pytest.raises(UnsupportedFeature, match="mystery"):
         anthropic_messages.request_from_canonical(req, "claude")
 
 

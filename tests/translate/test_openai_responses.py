@@ -47,8 +47,9 @@ def test_request_reads_input_items() -> None:
 def test_stateful_features_are_refused() -> None:
     with pytest.raises(UnsupportedFeature, match="previous_response_id"):
         openai_responses.request_to_canonical({"input": "hi", "previous_response_id": "resp_1"})
-    with pytest.raises(UnsupportedFeature, match="web_search"):
-        openai_responses.request_to_canonical({"input": "hi", "tools": [{"type": "web_search"}]})
+    # A client-shaped tool (web search maps: see test_responses_tools).
+    with pytest.raises(UnsupportedFeature, match="local_shell"):
+        openai_responses.request_to_canonical({"input": "hi", "tools": [{"type": "local_shell"}]})
 
 
 def test_round_trip_of_the_request() -> None:

@@ -28,8 +28,9 @@ async def test_rejected_commit_is_shown_with_its_error_and_history_has_diffs(
         history = app.query_one("#history-table", DataTable)
         await wait_until(pilot, lambda: history.row_count == 1, "the history")
         diff = app.query_one("#commit-diff", Markdown)
+        header = app.query_one("#commit-header")
         await wait_until(pilot, lambda: "Added" in diff.source, "the first commit's diff")
-        assert "alice" in diff.source and "initial policy" in diff.source
+        assert "alice" in diff.source and "initial policy" in str(header.render())
 
         d.repo.write("routes.yaml", "routes:\n  broken:\n    targets: [nowhere/model]\n")
         bad = d.repo.commit("route to a provider that does not exist")
@@ -44,7 +45,7 @@ async def test_rejected_commit_is_shown_with_its_error_and_history_has_diffs(
 
         await pilot.press("up")  # the newest (rejected) commit
         await wait_until(pilot, lambda: "does not validate" in diff.source, "its diff")
-        assert "route to a provider" in diff.source
+        assert "route to a provider" in str(header.render())
         assert "nowhere" in screen_text(app) or "nowhere" in diff.source
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
+
+from tui import cells
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -22,8 +25,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog confirm"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.question, classes="question")
+            yield Label(cells.plain(self.title_text), classes="dialog-title")
+            yield Static(Text(cells.message(self.question)), classes="question")
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes}  y", variant="warning", id="yes", compact=True)
                 yield Button(f"{self.no}  n", id="no", compact=True)

@@ -7,6 +7,7 @@ review screen, exactly as `modelgate policy check` decides it.
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,6 +15,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Static
 
+from tui import cells
 from tui.policy_ops import Edit
 
 LIMIT_FIELDS = (
@@ -43,7 +45,7 @@ class FormScreen(ModalScreen[Edit | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog form"):
-            yield Label(self.heading, classes="dialog-title")
+            yield Label(cells.plain(self.heading), classes="dialog-title")
             with Grid(classes="form-grid"):
                 for label, field in self.form_fields():
                     yield Label(label, classes="form-label")
@@ -65,7 +67,7 @@ class FormScreen(ModalScreen[Edit | None]):
         try:
             edit = self.build()
         except ValueError as exc:
-            self.query_one("#form-error", Static).update(f"✗ {exc}")
+            self.query_one("#form-error", Static).update(Text(f"✗ {cells.message(exc)}"))
             return
         self.dismiss(edit)
 

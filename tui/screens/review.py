@@ -20,7 +20,7 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, Markdown, St
 
 from policies.git_write import PushFailed
 from policies.problems import PolicyInvalid, PolicyRepoError, Problem
-from tui import policy_ops
+from tui import cells, policy_ops
 from tui.policy_ops import Committed, Draft
 from tui.screens.confirm import ConfirmScreen
 
@@ -56,7 +56,7 @@ class ReviewScreen(ModalScreen[ReviewOutcome | None]):
         with Vertical(classes="dialog review"):
             yield Label("", id="review-title", classes="dialog-title")
             with VerticalScroll(id="review-diff"):
-                yield Markdown("checking...", id="review-markdown")
+                yield Markdown("checking...", id="review-markdown", open_links=False)
             yield Static("", id="review-problems")
             with Grid(classes="form-grid"):
                 yield Label("message", classes="form-label")
@@ -100,7 +100,7 @@ class ReviewScreen(ModalScreen[ReviewOutcome | None]):
         self.problems, self.checked = problems, True
         count = len(self.draft)
         title = f"Review {count} edit(s) on {self.draft.ref} at {self.draft.base[:7]}"
-        self.query_one("#review-title", Label).update(title)
+        self.query_one("#review-title", Label).update(cells.plain(title))
         await self.query_one("#review-markdown", Markdown).update(markdown)
         self._show_problems()
 
@@ -111,7 +111,7 @@ class ReviewScreen(ModalScreen[ReviewOutcome | None]):
         else:
             text = Text(f"✗ {len(self.problems)} problem(s); commit is blocked:", style="bold red")
             for problem in self.problems[:MAX_PROBLEMS_SHOWN]:
-                text.append(f"\n  {problem}", style="red")
+                text.append(f"\n  {cells.message(problem)}", style="red")
             box.update(text)
         self.query_one("#commit", Button).disabled = bool(self.problems)
 

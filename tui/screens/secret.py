@@ -10,6 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
 
+from tui import cells
+
 
 class SecretScreen(ModalScreen[None]):
     """Holds the only copy of the secret the UI keeps; dismissing it drops the secret."""
@@ -26,7 +28,8 @@ class SecretScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog secret"):
-            yield Label(f"Key {self.key_id} {self.action}: its secret", classes="dialog-title")
+            title = f"Key {self.key_id} {self.action}: its secret"
+            yield Label(cells.plain(title), classes="dialog-title")
             yield Static(Text(self._secret, style="bold"), id="secret-value")
             yield Static(
                 "This is the only time it is shown: only its SHA-256 hash was committed. "

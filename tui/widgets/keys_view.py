@@ -107,13 +107,13 @@ class KeysView(Vertical):
             key, use = self.key(key_id), self.usage.get(key_id)
             day = (use or {}).get("tokens_per_day") or {}
             table.add_row(
-                key_id,
+                cells.plain(key_id, 32),
                 cells.key_state(key, use, today),
-                (key.tier or "(default)") if key else "?",
-                cells.models_text(key.models)[:24] if key else "?",
-                _expires(key, use),
+                cells.plain((key.tier or "(default)") if key else "?", 24),
+                cells.plain(cells.models_text(key.models) if key else "?", 24),
+                cells.plain(_expires(key, use), 12),
                 cells.bar(day.get("used", 0), day.get("limit"), 6) if use else Text("-"),
-                (key.owner if key else (use or {}).get("owner")) or "-",
+                cells.plain((key.owner if key else (use or {}).get("owner")) or "-", 40),
                 key=key_id,
             )
         if table.row_count:
@@ -127,13 +127,13 @@ class KeysView(Vertical):
         title = self.query_one("#key-title", Static)
         use = self.usage.get(key_id) if key_id else None
         if key_id is None:
-            note = self.policy_error or "No keys yet: press n to create one."
+            note = cells.message(self.policy_error or "No keys yet: press n to create one.")
             title.update(Text(note, style="red" if self.policy_error else "dim"))
         else:
             key = self.key(key_id)
             owner = key.owner if key else (use or {}).get("owner")
-            text = Text(key_id, style="bold")
-            text.append(f"  {owner or 'no owner'}")
+            text = cells.plain(key_id, style="bold")
+            text.append(f"  {cells.safe(owner or 'no owner')}")
             if key is not None and key.limits is not None:
                 text.append(f"  own limits: {cells.limits_text(key.limits)}")
             if use is None:

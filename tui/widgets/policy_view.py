@@ -45,7 +45,8 @@ class PolicyView(Vertical):
         yield Static(id="policy-status")
         yield DataTable(id="history-table", cursor_type="row")
         with VerticalScroll(id="diff-scroll"):
-            yield Markdown(id="commit-diff")
+            yield Static(id="commit-header")
+            yield Markdown(id="commit-diff", open_links=False)
 
     def on_mount(self) -> None:
         self.query_one("#history-table", DataTable).add_columns(
@@ -82,17 +83,20 @@ class PolicyView(Vertical):
     @work(thread=True, exclusive=True, group="commit-diff")
     def _load_diff(self, repo: Path, entry: HistoryEntry) -> None:
         text = commit_diff(repo, entry)
-        when = self._date(entry)
-        header = f"**{entry.subject}**  \n{entry.author}, {when}, `{entry.commit[:12]}`\n\n"
-        self.post_message(self.DiffLoaded(header + text))
+        # Subject and author are anyone's words: shown as text, not read as Markdown.
+        header = cells.plain(entry.subject, style="bold")
+        header.append(f"\n{cells.safe(entry.author)}, {self._date(entry)}, {entry.commit[:12]}")
+        self.post_message(self.DiffLoaded(header, text))
 
     @dataclass
     class DiffLoaded(Message):
+        header: Text
         markdown: str
 
     @on(DiffLoaded)
     def _show_diff(self, message: DiffLoaded) -> None:
         if self.app.is_running:  # not while the app shuts down
+            self.query_one("#commit-header", Static).update(message.header)
             self.query_one("#commit-diff", Markdown).update(message.markdown)
 
     # drawing ------------------------------------------------------------------------------
@@ -106,21 +110,22 @@ class PolicyView(Vertical):
         text = Text()
         policy = (self.status or {}).get("policy") or {}
         if self.status is None:
-            text.append(self.status_error or "No gateway: the applied commit is unknown.", "dim")
+            note = self.status_error or "No gateway: the applied commit is unknown."
+            text.append(cells.message(note), "dim")
         else:
-            state = str(policy.get("state") or "?")
+            state = cells.safe(policy.get("state") or "?", 40)
             text.append("applied ", style="bold")
             text.append(cells.short(self._applied(), 12), style="bold green")
             text.append(f"  {state}", style="green" if state == "synced" else "red")
             if policy.get("applied_at"):
-                text.append(f"  at {policy['applied_at']}")
+                text.append(f"  at {cells.safe(policy['applied_at'], 40)}")
         if self.repo is not None:
             applied = self._applied()
             marker = "  (not applied)" if applied and self.head and self.head != applied else ""
-            text.append(f"\n{self.ref} at {cells.short(self.head, 12)}{marker}")
+            text.append(f"\n{cells.safe(self.ref)} at {cells.short(self.head, 12)}{marker}")
         if policy.get("rejected_commit"):
             text.append(f"\nrejected {cells.short(policy['rejected_commit'], 12)}: ", "bold red")
-            text.append(str(policy.get("error") or ""), style="red")
+            text.append(cells.message(policy.get("error") or ""), style="red")
         self.query_one("#policy-status", Static).update(text)
 
     def _draw_history(self) -> None:
@@ -135,10 +140,10 @@ class PolicyView(Vertical):
                 mark = Text("✗", "red")
             table.add_row(
                 mark,
-                entry.commit[:7],
+                cells.plain(entry.commit[:7]),
                 self._date(entry),
-                entry.author[:16],
-                entry.subject,
+                cells.plain(entry.author, 16),
+                cells.plain(entry.subject, 100),
                 key=entry.commit,
             )
         if table.row_count:

@@ -55,7 +55,8 @@ class RoutesView(VerticalScroll):
 
     def show_policy(self, policy: Policy | None, error: str | None = None) -> None:
         self.policy = policy
-        self.query_one("#routes-note", Label).update(Text(error or "", style="red"))
+        note = cells.message(error or "")
+        self.query_one("#routes-note", Label).update(Text(note, style="red"))
         self._draw()
 
     def show_status(self, status: dict[str, Any] | None) -> None:
@@ -98,11 +99,13 @@ class RoutesView(VerticalScroll):
         routes.clear()
         for name, route in policy.routes.items() if policy else ():
             why = unavailable.get(name)
-            state = Text(str(why), style="red") if why else Text("ok", style="green")
-            routes.add_row(name, route.strategy, state, _targets(route), key=name)
+            state = cells.plain(why, style="red") if why else Text("ok", style="green")
+            routes.add_row(
+                cells.plain(name), route.strategy, state, cells.plain(_targets(route)), key=name
+            )
         if policy is None:
             for name, why in sorted(unavailable.items()):
-                routes.add_row(name, "?", Text(str(why), style="red"), "?", key=name)
+                routes.add_row(cells.plain(name), "?", cells.plain(why, style="red"), "?", key=name)
         tiers = self._table("tiers")
         tiers.clear()
         if policy is not None:
@@ -114,7 +117,8 @@ class RoutesView(VerticalScroll):
                 key=DEFAULT_TIER,
             )
             for name, limits in policy.limits.tiers.items():
-                tiers.add_row(name, cells.limits_text(limits), str(users.get(name, 0)), key=name)
+                limits_text = cells.limits_text(limits)
+                tiers.add_row(cells.plain(name), limits_text, str(users.get(name, 0)), key=name)
         self._draw_providers(policy, status.get("credentials") or [])
 
     def _draw_providers(self, policy: Policy | None, states: list[dict[str, Any]]) -> None:
@@ -128,15 +132,17 @@ class RoutesView(VerticalScroll):
                 shown.add((name, ref))
                 first = index == 0
                 table.add_row(
-                    name if first else "",
+                    cells.plain(name if first else ""),
                     provider.type if first else "",
-                    ref,
+                    cells.plain(ref),
                     _credential_state(by_ref.get((name, ref))),
                     key=f"{name}\0{ref}",
                 )
         for pair, state in sorted(by_ref.items(), key=lambda item: str(item[0])):
             if pair not in shown:  # without --repo, the gateway's view alone
-                table.add_row(str(pair[0]), "?", str(pair[1]), _credential_state(state))
+                table.add_row(
+                    cells.plain(pair[0]), "?", cells.plain(pair[1]), _credential_state(state)
+                )
 
 
 def _targets(route: Route) -> str:
@@ -163,7 +169,9 @@ def _credential_state(state: dict[str, Any] | None) -> Text:
     kind = str(state.get("state") or "ok")
     if kind == "ok":
         return Text("ok", style="green")
-    reason = state.get("reason") or ""
+    kind, reason = cells.safe(kind, 40), cells.safe(state.get("reason") or "")
     if kind == "cooling":
-        return Text(f"cooling {state.get('cooling_down_s', 0):g}s {reason}".strip(), style="yellow")
+        seconds = state.get("cooling_down_s")
+        seconds = seconds if isinstance(seconds, int | float) else 0
+        return Text(f"cooling {seconds:g}s {reason}".strip(), style="yellow")
     return Text(f"{kind}: {reason}".strip(": "), style="red")

@@ -34,10 +34,10 @@ class StatusLine(Static):
             text.append(f"  {'●' if s.feed == LIVE else '○'} {s.feed}", style=style)
             text.append(f"  applied {cells.short(s.applied)}")
             if s.policy_state and s.policy_state != "synced":
-                text.append(f" {s.policy_state}", style="bold red")
+                text.append(f" {cells.safe(s.policy_state, 40)}", style="bold red")
         if s.repo:
             branch = s.ref.removeprefix("refs/heads/")
-            text.append(f"  {branch}@{cells.short(s.head)}")
+            text.append(f"  {cells.safe(branch, 40)}@{cells.short(s.head)}")
         else:
             text.append("  read-only", style="dim")
         if s.pending:

@@ -147,9 +147,9 @@ class TrafficView(Vertical):
         for r in self.shown_records:
             table.add_row(
                 cells.clock_time(r.ts, self.tz),
-                (r.key_id or "-")[:16],
-                (r.model or "-")[:18],
-                (r.provider or "-")[:10],
+                cells.plain(r.key_id or "-", 16),
+                cells.plain(r.model or "-", 18),
+                cells.plain(r.provider or "-", 10),
                 cells.status_text(r.status, r.error),
                 Text(cells.millis(r.latency_ms), justify="right"),
                 Text(cells.count(r.tokens), justify="right"),
@@ -184,12 +184,13 @@ class TrafficView(Vertical):
         detail = self.query_one("#traffic-detail", Static)
         if record is None:
             note = "" if self._feed.state == LIVE else self._feed.detail
-            detail.update(Text(note, style="dim"))
+            detail.update(cells.plain(note, style="dim"))
             return
-        text = Text(f"{record.request_id}  → {record.target or '-'}  ttfb ")
+        target = cells.safe(record.target or "-")
+        text = Text(f"{cells.safe(record.request_id)}  → {target}  ttfb ")
         text.append(cells.millis(record.ttfb_ms))
         text.append(f"  in {record.prompt_tokens} out {record.completion_tokens}")
         text.append("  stream" if record.stream else "")
         if record.error:
-            text.append(f"  {record.error}", style="red")
+            text.append(f"  {cells.safe(record.error)}", style="red")
         detail.update(text)

@@ -1,0 +1,319 @@
+"""Nothing from a client reaches an upstream's framing (issue 12, finding 1).
+
+Against the real server over raw sockets, with an Anthropic upstream whose parser is lenient
+as h11's and nginx's are (a bare LF ends a line), and that records every request it parses on
+each keep-alive connection. An `anthropic-beta` value carrying a bare LF, a whole second
+request, or anything outside the header's grammar is a 400 in Anthropic's shape, and the
+upstream sees neither the injected header nor an extra request; the next caller on the same
+pooled connection gets its own answer.
+
+Sanic keeps a bare LF inside a header value. The server's head check (gateway/front_door.py)
+and the forwarded-header allowlist (gateway/forwarded_headers.py) each refuse it; the values
+outside the grammar below pass the first and only the second refuses them. The engine's own
+refusal is in tests/upstream/test_http1_headers.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from multidict import CIMultiDict
+
+from gateway.cli import main
+from gateway.errors import BadRequest, Protocol
+from gateway.forwarded_headers import forwarded_headers
+from tests.support.gateway_process import GatewayProcess
+from tests.support.policy_repo import PolicyRepo, hash_of, new_secret
+
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_TIMEOUT_S = 5
+
+
+@dataclass
+class Parsed:
+    """One request as the lenient upstream read it."""
+
+    connection: int
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        """The first user message's text ("" when the body is not a Messages request)."""
+        try:
+            return str(json.loads(self.body)["messages"][0]["content"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            return ""
+
+
+class LenientAnthropic:
+    """An Anthropic upstream on 127.0.0.1 that ends lines at a bare LF and keeps connections
+    alive; every request it parses is recorded, and answered with a message whose text is the
+    request's own first user message (so an answer meant for another caller shows)."""
+
+    def __init__(self) -> None:
+        self.seen: list[Parsed] = []
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._server.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                number = self.connections
+            threading.Thread(target=self._serve, args=(conn, number), daemon=True).start()
+
+    def _serve(self, conn: socket.socket, number: int) -> None:
+        buffer = b""
+        with conn:
+            while True:
+                while (end := _HEAD_END.search(buffer)) is None:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                start, *lines = buffer[: end.start()].decode("latin-1").split("\n")
+                headers: dict[str, str] = {}
+                for line in lines:
+                    name, _, value = line.rstrip("\r").partition(":")
+                    headers.setdefault(name.strip().lower(), value.strip())
+                buffer = buffer[end.end() :]
+                length = int(headers.get("content-length") or 0)
+                while len(buffer) < length:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                body, buffer = buffer[:length], buffer[length:]
+                method, target, *_ = start.rstrip("\r").split(" ")
+                parsed = Parsed(number, method, target, headers, body)
+                self.seen.append(parsed)
+                conn.sendall(_message(parsed.text or "unreadable"))
+
+
+def _message(text: str) -> bytes:
+    data = json.dumps(
+        {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-up",
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 3, "output_tokens": 1},
+        }
+    ).encode()
+    head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    return f"{head}Content-Length: {len(data)}\r\n\r\n".encode() + data
+
+
+class Site:
+    def __init__(self, upstream: LenientAnthropic, gateway: GatewayProcess, key: str) -> None:
+        self.upstream, self.gateway, self.key = upstream, gateway, key
+
+    def ask(self, text: str, extra: bytes = b"") -> tuple[int, dict[str, Any]]:
+        """One raw Messages request (`extra`: head lines, sent as they are)."""
+        body = json.dumps(
+            {"model": "claude", "max_tokens": 5, "messages": [{"role": "user", "content": text}]}
+        ).encode()
+        head = (
+            b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"x-api-key: %s\r\nanthropic-version: 2023-06-01\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n%s"
+            b"Connection: close\r\n\r\n"
+        ) % (self.key.encode(), len(body), extra)
+        with socket.create_connection(("127.0.0.1", self.gateway.port), _TIMEOUT_S) as sock:
+            sock.sendall(head + body)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        head_bytes, _, payload = answer.partition(b"\r\n\r\n")
+        return int(head_bytes.split(b" ", 2)[1]), json.loads(payload) if payload else {}
+
+    def innocent(self) -> None:
+        """A caller with nothing to hide gets its own answer."""
+        marker = f"innocent-{uuid.uuid4()}"
+        status, answer = self.ask(marker)
+        assert status == 200, answer
+        assert answer["content"][0]["text"] == marker
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    upstream = LenientAnthropic()
+    root: Path = tmp_path_factory.mktemp("header-injection")
+    repo = PolicyRepo(root / "policy")
+    repo.write(
+        "providers.yaml",
+        f"""
+        providers:
+          claude:
+            type: anthropic
+            base_url: {upstream.url}
+            credentials: [env:FAKE_UPSTREAM_KEY]
+            max_retries: 0
+        """,
+    )
+    repo.write("routes.yaml", "routes:\n  claude:\n    targets: [claude/claude-up]\n")
+    repo.write("limits.yaml", "default: {}\ntiers: {}\n")
+    key = new_secret()
+    repo.write("keys.yaml", f"keys:\n  - id: caller\n    hash: {hash_of(key)}\n")
+    repo.commit("an anthropic route")
+    gateway = GatewayProcess(repo.path, root / "state")
+    try:
+        gateway.start()
+        yield Site(upstream, gateway, key)
+    finally:
+        gateway.stop()
+        upstream.close()
+
+
+@pytest.fixture
+def s(site: Site) -> Site:
+    site.innocent()  # a keep-alive upstream connection now waits in the gateway's pool
+    site.upstream.seen.clear()
+    return site
+
+
+HOSTILE = {
+    "injected-header": b"anthropic-beta: x\nX-Injected: 1\r\n",
+    "smuggled-request": (
+        b"anthropic-beta: x\nContent-Length: 0\n\nPOST /v1/messages HTTP/1.1\n"
+        b"Host: 127.0.0.1\nX-Injected: 1\nX-Pad: \r\n"
+    ),
+    "bare-cr": b"anthropic-beta: x\rX-Injected: 1\r\n",
+    # Well-formed HTTP, outside the header's grammar: only the allowlist stands in the way.
+    "parameter": b"anthropic-beta: tools-2024-04-04; X-Injected=1\r\n",
+    "space-inside": b"anthropic-beta: tools 2024\r\n",
+    "leading-dot": b"anthropic-beta: .hidden\r\n",
+    "too-many": b"anthropic-beta: " + b",".join(b"b%d" % i for i in range(33)) + b"\r\n",
+    "too-long": b"anthropic-beta: " + b"b" * 129 + b"\r\n",
+}
+
+
+@pytest.mark.parametrize("extra", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_hostile_anthropic_beta_is_a_400_and_never_reaches_the_upstream(
+    s: Site, extra: bytes
+) -> None:
+    status, answer = s.ask("attacker", extra)
+    assert status == 400, answer
+    assert answer["type"] == "error"
+    assert answer["error"]["type"] == "invalid_request_error"
+    assert s.upstream.seen == []
+    s.innocent()
+    assert len(s.upstream.seen) == 1
+    only = s.upstream.seen[0]
+    assert (only.method, only.target) == ("POST", "/v1/messages")
+    assert "x-injected" not in only.headers and "anthropic-beta" not in only.headers
+
+
+def test_the_grammar_error_names_the_header_and_what_it_allows(s: Site) -> None:
+    status, answer = s.ask("attacker", HOSTILE["parameter"])
+    assert status == 400
+    message = answer["error"]["message"]
+    assert "anthropic-beta" in message and "comma-separated" in message
+    assert "X-Injected" not in message  # what was sent is not echoed
+
+
+def test_a_well_formed_anthropic_beta_goes_upstream_as_sent(s: Site) -> None:
+    beta = "prompt-caching-2024-07-31 ,\ttools-2024-04-04,"
+    status, _ = s.ask("beta", f"anthropic-beta: {beta}\r\n".encode())
+    assert status == 200
+    (seen,) = s.upstream.seen
+    assert seen.headers["anthropic-beta"] == beta
+
+
+def test_no_other_client_header_goes_upstream(s: Site) -> None:
+    status, _ = s.ask("other", b"X-Forwarded-Host: evil.test\r\nanthropic-version-x: 1\r\n")
+    assert status == 200
+    (seen,) = s.upstream.seen
+    assert "x-forwarded-host" not in seen.headers and "anthropic-version-x" not in seen.headers
+
+
+# ------------------------------------------------------------------ the allowlist, in process
+
+
+@pytest.mark.parametrize(
+    "value", ["x\nX-Injected: 1", "x\r\n", "x\x00", "a;b", "a b", "-a", "é", "a" * 129]
+)
+def test_the_allowlist_refuses_what_its_grammar_does_not_hold(value: str) -> None:
+    headers = CIMultiDict({"anthropic-beta": value})
+    with pytest.raises(BadRequest, match="anthropic-beta"):
+        forwarded_headers(headers, Protocol.ANTHROPIC)
+
+
+def test_the_allowlist_joins_repeated_headers_and_forwards_nothing_else() -> None:
+    headers = CIMultiDict(
+        [("Anthropic-Beta", "a-1, b.2"), ("anthropic-beta", "c_3"), ("x-other", "1")]
+    )
+    assert forwarded_headers(headers, Protocol.ANTHROPIC) == (
+        Protocol.ANTHROPIC,
+        {"anthropic-beta": "a-1, b.2,c_3"},
+    )
+    assert forwarded_headers(headers, Protocol.OPENAI) is None
+    assert forwarded_headers(CIMultiDict({"anthropic-beta": " , "}), Protocol.ANTHROPIC) is None
+
+
+# ------------------------------------------------------------------ the policy's own headers
+
+
+@pytest.mark.parametrize(
+    ("header", "problem"),
+    [
+        ('x-team: "a\\r\\nX-Injected: 1"', "one line"),
+        ('x-team: "a\\nb"', "one line"),
+        ('x-team: "a\\0b"', "one line"),
+        ('"x team": a', "not an HTTP token"),
+        ('"x:y": a', "not an HTTP token"),
+        ("content-length: '0'", "set by the gateway"),
+        ("Transfer-Encoding: chunked", "set by the gateway"),
+    ],
+)
+def test_policy_check_refuses_provider_headers_that_would_break_framing(
+    policy_repo: PolicyRepo, capsys: pytest.CaptureFixture[str], header: str, problem: str
+) -> None:
+    policy_repo.write(
+        "providers.yaml",
+        f"""
+        providers:
+          claude:
+            type: anthropic
+            base_url: http://127.0.0.1:9
+            headers:
+              {header}
+        """,
+    )
+    policy_repo.write("routes.yaml", "routes:\n  claude:\n    targets: [claude/claude-up]\n")
+    policy_repo.write("limits.yaml", "default: {}\ntiers: {}\n")
+    policy_repo.write("keys.yaml", f"keys:\n  - id: caller\n    hash: {hash_of(new_secret())}\n")
+    policy_repo.commit("a provider header")
+    assert main(["policy", "check", "--repo", str(policy_repo.path), "--rev", "HEAD"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("providers.yaml:6:"), out
+    assert problem in out
