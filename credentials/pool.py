@@ -19,6 +19,7 @@ from pathlib import Path
 
 from credentials.oauth import TokenError, TokenSource
 from credentials.refs import CredentialUnavailable, resolve_ref
+from gateway.payloads import CredentialState, CredentialStatus
 from policies.models import CredentialSpec, Provider, TokenCredential
 
 log = logging.getLogger("modelgate.credentials")
@@ -186,6 +187,7 @@ class CredentialPools:
                 spec,
                 lambda ref: self._resolver.resolve(ref, self._clock()),
                 connect_timeout_s=provider.connect_timeout_s,
+                clock=self._clock,  # token lifetimes on the pool's clock (fake in tests)
             )
         return source
 
@@ -235,12 +237,13 @@ class CredentialPools:
             reason = f"token refresh failed: {error.reason}"
             self.cool_down(provider_name, credential.ref, provider.cooldown_s, reason)
 
-    def status(self) -> list[dict[str, object]]:
+    def status(self) -> list[CredentialStatus]:
         """Credentials with something to say, by reference or label (never values)."""
         now = self._clock()
-        out: list[dict[str, object]] = []
+        out: list[CredentialStatus] = []
         for (provider_name, ref), state in sorted(self._states.items()):
             cooling = max(0.0, state.cooling_until - now)
+            kind: CredentialState
             reason: str | None
             if state.removed_reason:
                 kind, reason = "removed", state.removed_reason
@@ -252,7 +255,7 @@ class CredentialPools:
                 kind, reason = "ok", None
             else:
                 continue
-            entry: dict[str, object] = {
+            entry: CredentialStatus = {
                 "provider": provider_name,
                 "credential": ref,
                 "state": kind,

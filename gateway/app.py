@@ -7,10 +7,10 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from functools import partial
-from types import SimpleNamespace
-from typing import Any
 
+import httpx
 from sanic import HTTPResponse, Request, Sanic
 from sanic.config import Config
 from sanic.exceptions import MethodNotAllowed, PayloadTooLarge, SanicException
@@ -27,10 +27,11 @@ from gateway.errors import BadRequest, GatewayError, NotFound
 from gateway.limits.factory import create_limiter
 from gateway.logs import configure_logging
 from gateway.metrics import GatewayMetrics, LiveSources
+from gateway.payloads import Cooldown
 from gateway.request_body import RequestBodies, body_too_large
 from gateway.responses import error_response, protocol_of_path, request_id_of
 from gateway.settings import Settings
-from gateway.state import AppState
+from gateway.state import AppContext, AppState
 from gateway.translation import SWITCH_INTERVAL_S
 from gateway.upstream.dispatch import Dispatcher
 from gateway.upstream.proxy import UpstreamProxy
@@ -51,11 +52,23 @@ log = logging.getLogger("modelgate")
 STREAM_RESPONSE_TIMEOUT_S = 3600  # a long generation must not be cut by the server itself
 
 
-AppType = Sanic[Config, SimpleNamespace]
+AppType = Sanic[Config, AppContext]
 
 
-def create_app(settings: Settings, name: str = "modelgate") -> AppType:
-    app = Sanic(name, configure_logging=False)
+def create_app(
+    settings: Settings,
+    name: str = "modelgate",
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], float] | None = None,
+) -> AppType:
+    """The gateway as a Sanic app; its state is built when its server starts.
+
+    Tests run it in process (tests/inprocess) with `transport` as the upstream engine (None:
+    the gateway's own HTTP/1.1 engine) and `clock`, epoch seconds for limits, credential
+    cooldowns and token lifetimes (None: the real clocks).
+    """
+    app: AppType = Sanic(name, ctx=AppContext(), configure_logging=False)
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.RESPONSE_TIMEOUT = STREAM_RESPONSE_TIMEOUT_S
     app.config.REQUEST_TIMEOUT = math.ceil(settings.body_timeout_s)  # idle, as a head arrives
@@ -75,7 +88,7 @@ def create_app(settings: Settings, name: str = "modelgate") -> AppType:
         sys.setswitchinterval(SWITCH_INTERVAL_S)  # large translations run on a thread
         if settings.workers > 1:  # each serving process needs its own log writer thread
             configure_logging(settings.log_level, settings.log_format)
-        app.ctx.state = await _build_state(settings)
+        app.ctx.state = await _build_state(settings, transport, clock)
         app.add_task(app.ctx.state.watcher.run(), name="policy-watcher")
         app.add_task(app.ctx.state.recorder.request_log.run(), name="request-log")
         app.add_task(app.ctx.state.recorder.run_access_log(), name="access-log")
@@ -109,7 +122,11 @@ def create_app(settings: Settings, name: str = "modelgate") -> AppType:
     return app
 
 
-async def _build_state(settings: Settings) -> AppState:
+async def _build_state(
+    settings: Settings,
+    transport: httpx.AsyncBaseTransport | None,
+    clock: Callable[[], float] | None,
+) -> AppState:
     holder = PolicyHolder()
     if settings.remote:  # fetched every sync_interval (and on POST /admin/api/sync)
         holder.remote = RemoteSync(settings.policy_repo, settings.remote, settings.ref)
@@ -131,9 +148,11 @@ async def _build_state(settings: Settings) -> AppState:
         if settings.upstream_proxy
         else None
     )
-    http = create_http_client(proxy=proxy)
-    pools = CredentialPools(CredentialResolver(settings.credentials_dir))
-    limiter = create_limiter(settings.redis_url, settings.state_dir, settings.limits_fail_mode)
+    http = create_http_client(proxy=proxy, transport=transport)
+    pools = CredentialPools(CredentialResolver(settings.credentials_dir), clock or time.monotonic)
+    limiter = create_limiter(
+        settings.redis_url, settings.state_dir, settings.limits_fail_mode, clock or time.time
+    )
     await limiter.start()
     events = EventBus(settings.events_buffer, settings.events_viewer_backlog)
     request_log = RequestLog(
@@ -144,7 +163,7 @@ async def _build_state(settings: Settings) -> AppState:
         LiveSources(
             policy=holder,
             pools=pools,
-            limiter_status=lambda: dict(limiter.status()),
+            limiter_status=limiter.status,
             viewers=lambda: (events.subscriber_count, events.dropped_viewers, events.published),
             request_log=lambda: (request_log.pending, request_log.dropped),
         )
@@ -167,19 +186,13 @@ async def _build_state(settings: Settings) -> AppState:
     )
 
 
-def _cool_down_announced(pools: CredentialPools, cooldowns: list[dict[str, Any]]) -> None:
+def _cool_down_announced(pools: CredentialPools, cooldowns: list[Cooldown]) -> None:
     """Cooldowns another worker started: the same credentials sit out here too."""
     now = time.time()
     for item in cooldowns:
         seconds = float(item["until"]) - now
         if seconds > 0:
-            pools.cool_down(
-                str(item["provider"]),
-                str(item["ref"]),
-                seconds,
-                str(item["reason"]),
-                announce=False,
-            )
+            pools.cool_down(item["provider"], item["ref"], seconds, item["reason"], announce=False)
 
 
 def _as_gateway_error(exc: Exception, request: Request) -> GatewayError:

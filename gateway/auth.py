@@ -8,8 +8,8 @@ any number of keys and the comparison never touches the secret itself (a dict hi
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 
+from credentials.keys import sha256_hex
 from gateway.errors import Forbidden, Unauthenticated
 from policies.snapshot import AdminPrincipal, Principal, Snapshot
 
@@ -29,16 +29,12 @@ def presented_key(headers: object, query_key: str | None) -> str | None:
     return query_key or None
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def authenticate(snapshot: Snapshot, secret: str | None, today: dt.date | None = None) -> Principal:
     if not secret:
         raise Unauthenticated(
             "No API key was sent. Send your ModelGate key as 'Authorization: Bearer mg-...'."
         )
-    principal = snapshot.principal(_digest(secret))
+    principal = snapshot.principal(sha256_hex(secret))
     if principal is None:
         raise Unauthenticated("The API key is not valid. Check the key, or ask for a new one.")
     if principal.disabled:
@@ -56,7 +52,7 @@ def authenticate_admin(snapshot: Snapshot | None, secret: str | None) -> AdminPr
         raise Unauthenticated("This endpoint needs an admin token: 'Authorization: Bearer mg-...'.")
     if snapshot is None:
         raise Unauthenticated("No policy is applied yet, so no admin token is known.")
-    digest = _digest(secret)
+    digest = sha256_hex(secret)
     admin = snapshot.admin(digest)
     if admin is not None and not admin.disabled:
         return admin

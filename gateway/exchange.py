@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from gateway.errors import Protocol
+from gateway.payloads import RequestEvent
 from gateway.usage.tokens import Usage
 
 
@@ -41,7 +41,7 @@ class Exchange:
         if self.ttfb_ms is None:
             self.ttfb_ms = round((time.perf_counter() - self.started) * 1000, 3)
 
-    def as_event(self) -> dict[str, Any]:
+    def as_event(self) -> RequestEvent:
         """The contract's event fields (never prompts, never secrets)."""
         return {
             "ts": self.ts,

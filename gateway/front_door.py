@@ -10,18 +10,22 @@ with backoff, as they do a 503.
 
 Sanic splits a request head on CRLF only, so a bare CR or LF (or a NUL) survives inside a
 header value, where it could later break the framing of a request sent upstream. Such a head
-is answered 400 before any handler runs.
+is answered 400 before any handler runs, as is one where a proxy in front could see the
+request end elsewhere than Sanic does (a malformed header line, a Content-Length in other
+than ASCII digits).
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
 from typing import Any
 
 from sanic import Request
 from sanic.http import Http
 from sanic.server.protocols.http_protocol import HttpProtocol
 
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, GatewayError
 
 
 class ControlCharacterInHead(BadRequest):
@@ -32,6 +36,41 @@ class ControlCharacterInHead(BadRequest):
             "A request header contains a bare CR or LF, or a NUL byte. End each header line "
             "with CRLF and send no control characters other than tab in header values."
         )
+
+
+class HeadTimeout(GatewayError):
+    status = 408
+    code = "request_timeout"
+    kind = "timeout"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The request head did not arrive in time. Send the whole head at once, promptly."
+        )
+
+
+class MalformedHead(BadRequest):
+    code = "invalid_header"
+
+
+_NOT_A_FIELD_LINE = re.compile(rb"\r\n(?![!#$%&'*+.^_`|~0-9A-Za-z-]+:)")
+"""A header line that is not `name:` with a token for its name: a space before the colon,
+a folded continuation line. A proxy in front may read such a line as Content-Length or
+Transfer-Encoding where Sanic reads another header (RFC 9112 5.1: reject with 400)."""
+
+
+def head_problem(head: bytes, content_length: str | None) -> MalformedHead | None:
+    """Where a head could end its request elsewhere for a proxy in front than for Sanic."""
+    if _NOT_A_FIELD_LINE.search(head):
+        return MalformedHead(
+            "A request header line is not 'Name: value' (a space before the colon, or a "
+            "folded line). Send each header on one line, its name right before the colon."
+        )
+    # Sanic reads the length with int(), which takes any Unicode digits ('٢' is 2).
+    length = (content_length or "0").rstrip(" \t")
+    if not (length.isascii() and length.isdigit()):
+        return MalformedHead("The Content-Length header must be a number in ASCII digits.")
+    return None
 
 
 def head_is_clean(head: bytes, header_count: int) -> bool:
@@ -58,6 +97,7 @@ def close_after_answer(request: Request) -> None:
     if isinstance(http, Http) and http.request_body:
         http.keep_alive = False
         http.request_body = None
+        http.expecting_continue = False  # Sanic would invite the body with a 100 first
 
 
 def limit_body(request: Request, max_bytes: int) -> None:
@@ -82,12 +122,26 @@ class CheckedHeadHttp(Http):
     __slots__ = ()
 
     async def http1_request_header(self) -> None:
-        await super().http1_request_header()  # type: ignore[no-untyped-call]
+        if b"\r\n\r\n" in self.recv_buffer:  # the usual case: no deadline to arm
+            await super().http1_request_header()  # type: ignore[no-untyped-call]
+        else:
+            # Sanic's request timeout restarts with every byte: a head trickled a byte at a
+            # time held its connection, one of --max-connections, for days. The head gets
+            # the request timeout from its first byte, as a body does (request_body.py).
+            try:
+                async with asyncio.timeout(self.protocol.request_timeout):
+                    await super().http1_request_header()  # type: ignore[no-untyped-call]
+            except TimeoutError:
+                raise HeadTimeout() from None
         request = self.request
         if not head_is_clean(request.head, len(request.headers)):
             # Raised while the head is being read: Sanic answers, then closes the connection.
             close_after_answer(request)
             raise ControlCharacterInHead()
+        problem = head_problem(request.head, request.headers.get("content-length"))
+        if problem is not None:
+            close_after_answer(request)
+            raise problem
 
 
 class FrontDoorProtocol(HttpProtocol):

@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from gateway.payloads import RequestEvent
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 QUEUE_SIZE = 10_000
 
@@ -114,7 +116,7 @@ def _json_escape(char: str) -> str:
     return "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
 
 
-def access_fields(event: dict[str, Any]) -> dict[str, Any]:
+def access_fields(event: RequestEvent) -> dict[str, Any]:
     """The access line's fields: ids, names, numbers. Never prompts, keys or hashes."""
     return {
         "request_id": event["request_id"],
@@ -132,7 +134,7 @@ def access_fields(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def access_batch_record(name: str, events: list[dict[str, Any]]) -> logging.LogRecord:
+def access_batch_record(name: str, events: list[RequestEvent]) -> logging.LogRecord:
     """One record for many access lines (built directly: `Logger.info` walks the stack)."""
     record = logging.LogRecord(name, logging.INFO, __file__, 0, "requests finished", None, None)
     setattr(record, ACCESS_BATCH, events)
@@ -163,7 +165,7 @@ class JsonFormatter(logging.Formatter):
         return redact(_json_line(orjson.dumps(data, default=str).decode()))
 
     @staticmethod
-    def _access_line(logger: str, event: dict[str, Any]) -> str:
+    def _access_line(logger: str, event: RequestEvent) -> str:
         data = {
             "ts": round(event["ts"], 3),
             "level": "info",
@@ -191,7 +193,7 @@ class TextFormatter(logging.Formatter):
         return redact(_escaped(line, newlines=True).replace("\n", "\n" + CONTINUATION))
 
     @staticmethod
-    def _access_line(logger: str, event: dict[str, Any]) -> str:
+    def _access_line(logger: str, event: RequestEvent) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event["ts"]))
         extra = " ".join(f"{k}={one_line(v)}" for k, v in access_fields(event).items())
         return f"{stamp} INFO    {logger}: request finished [{extra}]"

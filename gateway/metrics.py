@@ -23,6 +23,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from gateway.payloads import CredentialStatus, LimiterStatus
 from gateway.translate.policy import KNOWN_HINTS
 from gateway.usage.traffic import Labels, Traffic
 from policies.reload import Attempt, PolicyHolder
@@ -38,11 +39,7 @@ class _Observer(Protocol):
 
 
 class _HasPoolStatus(Protocol):
-    def status(self) -> list[dict[str, object]]: ...
-
-
-class _HasLimiterStatus(Protocol):
-    def status(self) -> object: ...
+    def status(self) -> list[CredentialStatus]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +48,7 @@ class LiveSources:
 
     policy: PolicyHolder
     pools: _HasPoolStatus
-    limiter_status: Callable[[], dict[str, object]]
+    limiter_status: Callable[[], LimiterStatus]
     viewers: Callable[[], tuple[int, int, int]]
     """(connected viewers, viewers dropped, events published)"""
     request_log: Callable[[], tuple[int, int]]
@@ -206,9 +203,9 @@ class _LiveCollector(Collector):
             labels=["provider", "credential"],
         )
         for entry in self._s.pools.status():
-            names = [str(entry["provider"]), str(entry["credential"])]  # references, never values
-            cooling.add_metric(names, float(entry["cooling_down_s"]))  # type: ignore[arg-type]
-            if entry.get("removed"):
+            names = [entry["provider"], entry["credential"]]  # references, never values
+            cooling.add_metric(names, entry["cooling_down_s"])
+            if entry["removed"]:
                 removed.add_metric(names, 1)
         yield cooling
         yield removed
@@ -216,7 +213,7 @@ class _LiveCollector(Collector):
         yield GaugeMetricFamily(
             "modelgate_limits_degraded",
             "1 while the limits store (Redis or the usage database) is failing.",
-            value=0 if limits.get("state") == "ok" else 1,
+            value=0 if limits["state"] == "ok" else 1,
         )
         viewers, dropped, published = self._s.viewers()
         yield GaugeMetricFamily(

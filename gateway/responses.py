@@ -13,6 +13,8 @@ from sanic import HTTPResponse, Request
 from gateway.errors import GatewayError, Protocol
 
 JSON = "application/json"
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+"""On every event stream: no cache keeps it, no proxy (nginx) buffers it."""
 _MAX_REQUEST_ID = 128
 
 

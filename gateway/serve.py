@@ -48,7 +48,8 @@ def _wants_usage_chunk(body: dict[str, Any]) -> bool:
 
 
 class _Bodies:
-    """Upstream bodies per target: the client's bytes when nothing needs to change."""
+    """Upstream bodies per target: the client's bytes when nothing needs to change and the
+    gateway read nothing in them (Gemini's model and streaming are in the URL)."""
 
     def __init__(
         self,
@@ -112,8 +113,12 @@ class _Bodies:
             self.hide_usage_chunk = True
         else:
             self.hide_usage_chunk = False
-        if not changes:
+        if not changes and family is Protocol.GEMINI:
             return self.raw
+        # Written anew even when nothing changed: parsers differ on duplicate keys (orjson
+        # keeps the last, others the first), so in the client's bytes an upstream could read
+        # another model, or `stream`, than the one the gateway checked and relays (about as
+        # fast as scanning the bytes for duplicates would be: ~1 ms per MB).
         return dump_body({**self.body, **changes})
 
 

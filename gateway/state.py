@@ -1,4 +1,4 @@
-"""Per-worker state hung on `app.ctx`, created in `before_server_start`."""
+"""Per-worker state hung on `app.ctx` (an AppContext), created in `before_server_start`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from credentials.pool import CredentialPools
+from gateway.admin.sync_guard import SyncGuard
 from gateway.limits import Limiter
 from gateway.request_body import RequestBodies
 from gateway.responses import RequestIds
@@ -32,3 +33,12 @@ class AppState:
     bodies: RequestBodies
     started_at: float = field(default_factory=time.time)
     request_ids: RequestIds = field(default_factory=RequestIds)
+
+
+class AppContext:
+    """What `app.ctx` holds: each attribute is set by a `before_server_start` listener
+    (reading one before that raises AttributeError, as on any object)."""
+
+    state: AppState
+    sync_guard: SyncGuard
+    """POST /admin/api/sync's replay and rate guard (gateway/admin/sync.py)."""

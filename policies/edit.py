@@ -120,9 +120,6 @@ class PolicyEditor:
         """The client keys of the edited policy (validated, in file order)."""
         return list(self.policy().keys)
 
-    def changed_files(self) -> list[str]:
-        return self._files.changed()
-
     def problems(self) -> list[Problem]:
         """What `policy check` would say about the edited revision."""
         return check_files({**self._tree, **self._files.current()})

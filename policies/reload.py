@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import gc
 import logging
 import time
@@ -16,9 +15,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from credentials.refs import UNRESTRICTED, AllowedRefs
+from gateway.payloads import AttemptStatus, PolicyState, PolicyStatus, utc_iso
 from policies.loader import load_policy
 from policies.problems import PolicyInvalid, PolicyRepoError
 from policies.remote import RemoteSync
@@ -27,7 +26,6 @@ from policies.snapshot import Snapshot
 
 log = logging.getLogger("modelgate.policy")
 
-State = Literal["synced", "rejected", "pending"]
 MAX_ATTEMPTS = 20
 
 
@@ -43,10 +41,10 @@ class Attempt:
     forced: bool = False
     """The commit arrived by a forced update of the remote (its history was rewritten)."""
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> AttemptStatus:
         return {
             "commit": self.commit,
-            "at": _iso(self.at),
+            "at": utc_iso(self.at),
             "ok": self.ok,
             "error": self.error,
             "forced": self.forced,
@@ -60,7 +58,7 @@ class PolicyHolder:
         self.snapshot: Snapshot | None = None
         self.applied_commit: str | None = None
         self.applied_at: float | None = None
-        self.state: State = "pending"
+        self.state: PolicyState = "pending"
         self.error: str | None = None
         """The rejected commit's problems, one `file:line:col: message` per line."""
         self.rejected_commit: str | None = None
@@ -87,11 +85,11 @@ class PolicyHolder:
         """The ref points at the applied commit again: nothing is rejected or missing now."""
         self.state, self.error, self.rejected_commit = "synced", None, None
 
-    def status_dict(self) -> dict[str, object]:
+    def status_dict(self) -> PolicyStatus:
         """The `policy` object of /admin/api/status, plus the recent attempts."""
         return {
             "commit": self.applied_commit,
-            "applied_at": _iso(self.applied_at) if self.applied_at is not None else None,
+            "applied_at": utc_iso(self.applied_at) if self.applied_at is not None else None,
             "state": self.state,
             "error": self.error,
             "rejected_commit": self.rejected_commit,
@@ -125,11 +123,6 @@ class PolicyHolder:
         self.attempted_commit = attempt.commit
         self.attempts.append(attempt)
         return attempt
-
-
-def _iso(unix: float) -> str:
-    stamp = dt.datetime.fromtimestamp(unix, dt.UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
 
 
 def build_snapshot(repo_path: Path, commit: str, allowed: AllowedRefs = UNRESTRICTED) -> Snapshot:

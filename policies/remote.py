@@ -27,6 +27,7 @@ from dulwich.objects import ObjectID
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
+from gateway.payloads import FetchStatus, RemoteStatus, utc_iso
 from policies.problems import PolicyRepoError
 from policies.repo import open_repo
 
@@ -99,9 +100,9 @@ class FetchResult:
             )
         return f"fast-forwarded from {_short(self.before)} to {_short(self.after)}"
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> FetchStatus:
         return {
-            "at": _iso(self.at),
+            "at": utc_iso(self.at),
             "before": self.before,
             "after": self.after,
             "forced": self.forced,
@@ -146,14 +147,14 @@ class RemoteSync:
         """Whether `commit` was reached by a forced (non fast-forward) update."""
         return any(r.forced and r.after == commit for r in self.history)
 
-    def status_dict(self) -> dict[str, object]:
+    def status_dict(self) -> RemoteStatus:
         """The `remote` object of the policy status."""
         last = self.last
         fetched = last.after if last else None
         return {
             "url": redact_url(self.url),
             "ref": self.remote_ref,
-            "last_fetch_at": _iso(last.at) if last else None,
+            "last_fetch_at": utc_iso(last.at) if last else None,
             "fetched_commit": fetched,
             "forced": fetched is not None and self.arrived_by_force(fetched),
             "error": last.error if last else None,
@@ -248,7 +249,3 @@ def _failure(action: str, url: str, exc: Exception) -> str:
 
 def _short(sha: str | None) -> str:
     return sha[:12] if sha else "(none)"
-
-
-def _iso(unix: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(unix)) + f".{int(unix % 1 * 1000):03d}Z"

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -22,6 +21,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import Footer, TabbedContent, TabPane
 
+from gateway.payloads import Status
 from policies.loader import load_policy_at
 from policies.models import Policy
 from policies.problems import PolicyInvalid, PolicyRepoError
@@ -83,7 +83,7 @@ class ModelGateApp(App[None]):
         self.tz, self.today = tz, today
         self.stats = TrafficStats()
         self.edits = EditFlow(self, options.repo, options.ref)
-        self.status: dict[str, Any] | None = None
+        self.status: Status | None = None
         self.policy: Policy | None = None
         self.repo_head: str | None = None
         self.feed_state = FeedState("off") if client is None else FeedState("connecting")
@@ -156,13 +156,13 @@ class ModelGateApp(App[None]):
     def _draw_status_line(self) -> None:
         if not self.alive:
             return
-        policy = (self.status or {}).get("policy") or {}
+        policy = self.status.get("policy") if self.status else None
         self.query_one(StatusLine).show(
             Standing(
                 gateway=self.client.url if self.client else None,
                 feed=self.feed_state.state,
-                applied=policy.get("commit"),
-                policy_state=policy.get("state"),
+                applied=policy.get("commit") if policy else None,
+                policy_state=policy.get("state") if policy else None,
                 ref=self.options.ref,
                 head=self.repo_head,
                 repo=self.options.repo is not None,

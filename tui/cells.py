@@ -9,10 +9,10 @@ the terminal.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from rich.text import Text
 
+from gateway.payloads import KeyUsage
 from policies.models import Key, Limits
 
 BAR_FULL, BAR_EMPTY = "█", "░"
@@ -103,9 +103,9 @@ def bar(used: float, limit: float | None, width: int = 10) -> Text:
     return text
 
 
-def key_state(key: Key | None, usage: dict[str, Any] | None, today: dt.date) -> Text:
+def key_state(key: Key | None, usage: KeyUsage | None, today: dt.date) -> Text:
     disabled = key.disabled if key else bool(usage and usage.get("disabled"))
-    expires = key.expires if key else _date((usage or {}).get("expires"))
+    expires = key.expires if key else _date(usage.get("expires") if usage else None)
     if disabled:
         return Text("disabled", style="red")
     if expires is not None and expires < today:
@@ -125,7 +125,7 @@ def limits_text(limits: Limits | None) -> str:
     return " ".join(f"{names.get(k, k)}={count(v)}" for k, v in fields.items()) or "-"
 
 
-def _date(value: Any) -> dt.date | None:
+def _date(value: object) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:

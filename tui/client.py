@@ -1,16 +1,18 @@
 """The gateway's admin API, as the terminal UI uses it (httpx; no Textual here).
 
 Every failure is an AdminError whose message tells the operator what to do next; the admin
-token never appears in one.
+token never appears in one. Status and usage come typed as gateway/payloads.py describes them,
+but unchecked: a gateway of another version may lack a field, so readers use `.get`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import httpx
 
+from gateway.payloads import Status, Usage
 from tui.sse import SseEvent, SseParser
 
 OPENED = "open"
@@ -38,9 +40,9 @@ class AdminApi(Protocol):
 
     url: str
 
-    async def status(self) -> dict[str, Any]: ...
+    async def status(self) -> Status: ...
 
-    async def usage(self) -> dict[str, Any]: ...
+    async def usage(self) -> Usage: ...
 
     async def sync(self) -> dict[str, Any]: ...
 
@@ -71,11 +73,11 @@ class AdminClient:
     def __repr__(self) -> str:
         return f"AdminClient({self.url!r})"  # never the token
 
-    async def status(self) -> dict[str, Any]:
-        return await self._json("GET", "/admin/api/status")
+    async def status(self) -> Status:
+        return cast(Status, await self._json("GET", "/admin/api/status"))
 
-    async def usage(self) -> dict[str, Any]:
-        return await self._json("GET", "/admin/api/usage")
+    async def usage(self) -> Usage:
+        return cast(Usage, await self._json("GET", "/admin/api/usage"))
 
     async def sync(self) -> dict[str, Any]:
         """Ask the gateway to apply the watched ref now (it would within a poll anyway)."""

@@ -11,7 +11,9 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast
 
+from gateway.payloads import RequestEvent
 from tui.client import OPENED, AdminApi, AdminError, TokenRefused
 from tui.traffic import RequestRecord
 
@@ -86,7 +88,10 @@ async def follow_events(
 def _record(event_id: str, data: str) -> RequestRecord | None:
     try:
         fields = json.loads(data)
-        return RequestRecord.from_event(int(event_id), fields) if isinstance(fields, dict) else None
+        if not isinstance(fields, dict):
+            return None
+        # Read field by field, each checked (from_event): another version's event still shows.
+        return RequestRecord.from_event(int(event_id), cast(RequestEvent, fields))
     except ValueError:
         return None
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from textual.message import Message
 
+from gateway.payloads import Status, Usage
 from policies.models import Key, Policy
 from tui.policy_history import HistoryEntry
 
@@ -15,8 +15,8 @@ from tui.policy_history import HistoryEntry
 class GatewayPolled(Message):
     """A poll of /admin/api/status and /admin/api/usage; `error` when it failed."""
 
-    status: dict[str, Any] | None
-    usage: dict[str, Any] | None
+    status: Status | None
+    usage: Usage | None
     error: str | None = None
 
 

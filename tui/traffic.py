@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
+
+from gateway.payloads import RequestEvent
 
 WINDOW_S = 60
 """Seconds of history behind error rate, percentiles and the sparklines."""
@@ -41,33 +42,24 @@ class RequestRecord:
     error: str | None
 
     @classmethod
-    def from_event(cls, event_id: int, data: Mapping[str, Any]) -> RequestRecord:
-        """Tolerant of missing and extra fields (the gateway may add some)."""
-
-        def text(name: str) -> str | None:
-            value = data.get(name)
-            return None if value is None else str(value)
-
-        def number(name: str) -> float:
-            value = data.get(name)
-            return float(value) if isinstance(value, int | float) else 0.0
-
+    def from_event(cls, event_id: int, data: RequestEvent) -> RequestRecord:
+        """Tolerant of missing, extra and mistyped fields (another gateway version's)."""
         ttfb = data.get("ttfb_ms")
         return cls(
             event_id=event_id,
-            ts=number("ts"),
-            request_id=text("request_id") or "",
-            key_id=text("key_id"),
-            model=text("model"),
-            provider=text("provider"),
-            target=text("target"),
-            status=int(number("status")),
-            latency_ms=number("latency_ms"),
+            ts=_number(data.get("ts")),
+            request_id=_text(data.get("request_id")) or "",
+            key_id=_text(data.get("key_id")),
+            model=_text(data.get("model")),
+            provider=_text(data.get("provider")),
+            target=_text(data.get("target")),
+            status=int(_number(data.get("status"))),
+            latency_ms=_number(data.get("latency_ms")),
             ttfb_ms=float(ttfb) if isinstance(ttfb, int | float) else None,
-            prompt_tokens=int(number("prompt_tokens")),
-            completion_tokens=int(number("completion_tokens")),
+            prompt_tokens=int(_number(data.get("prompt_tokens"))),
+            completion_tokens=int(_number(data.get("completion_tokens"))),
             stream=bool(data.get("stream")),
-            error=text("error"),
+            error=_text(data.get("error")),
         )
 
     @property
@@ -77,6 +69,14 @@ class RequestRecord:
     @property
     def failed(self) -> bool:
         return self.status >= 400 or self.error is not None
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from sanic import HTTPResponse, Request
 
 from gateway.admin.common import commit_of, refused, state_of
 from gateway.errors import BadRequest, Protocol
-from gateway.responses import base_headers, error_response, request_id_of
+from gateway.responses import SSE_HEADERS, base_headers, error_response, request_id_of
 from gateway.usage.events import SHUTTING_DOWN, Published, Replay, Subscription
 
 log = logging.getLogger("modelgate.admin")
@@ -32,7 +32,6 @@ SOCKET_BUFFER = 32 * 1024
 """Kernel and transport buffering per viewer: small, so a stalled viewer shows up early."""
 STUCK = f"the viewer took no data for {SEND_TIMEOUT_S:g} s"
 HEARTBEAT = b": keep-alive\n\n"
-SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 def _frame(event: str, data: dict[str, object]) -> bytes:

@@ -15,6 +15,7 @@ from sanic.response import text
 
 from gateway.admin import events_api, metrics_api, usage_api
 from gateway.admin.common import commit_of, refused, require_admin, state_of
+from gateway.payloads import Status
 from gateway.responses import json_response, request_id_of
 from gateway.upstream.availability import unusable_routes
 
@@ -58,7 +59,7 @@ async def status(request: Request) -> HTTPResponse:
     if denied is not None:
         return denied
     state = state_of(request)
-    body = {
+    body: Status = {
         "policy": state.policy.status_dict(),
         "limits": state.limiter.status(),
         "credentials": state.pools.status(),

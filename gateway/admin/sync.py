@@ -19,7 +19,6 @@ import hashlib
 import hmac
 import os
 import time
-from types import SimpleNamespace
 
 from sanic import Blueprint, HTTPResponse, Request, Sanic
 from sanic.config import Config
@@ -28,8 +27,10 @@ from credentials.refs import CredentialUnavailable, resolve_ref
 from gateway.admin.common import commit_of, refused, state_of
 from gateway.admin.sync_guard import SyncGuard
 from gateway.errors import BadRequest, GatewayError, Protocol, RateLimited, Unauthenticated
+from gateway.front_door import close_after_answer
 from gateway.responses import error_response, json_response, request_id_of
 from gateway.settings import Settings
+from gateway.state import AppContext
 
 bp = Blueprint("admin_sync")
 
@@ -51,7 +52,7 @@ _MAX_DELIVERY_ID = 200
 
 
 @bp.before_server_start
-async def _guard(app: Sanic[Config, SimpleNamespace]) -> None:
+async def _guard(app: Sanic[Config, AppContext]) -> None:
     app.ctx.sync_guard = SyncGuard()
 
 
@@ -130,7 +131,9 @@ def _proven_delivery(request: Request, settings: Settings) -> list[str]:
     return keys
 
 
-@bp.post("/admin/api/sync")
+# A streaming route, so that Sanic leaves the body alone: it is read only for a webhook,
+# whose proof covers it, within the bounds every request body has (request_body.py).
+@bp.post("/admin/api/sync", stream=True)
 async def sync(request: Request) -> HTTPResponse:
     state = state_of(request)
     rid = request_id_of(request)
@@ -139,7 +142,11 @@ async def sync(request: Request) -> HTTPResponse:
     delivery: list[str] = []
     try:
         if webhook:
-            delivery = _proven_delivery(request, state.settings)
+            held = await state.bodies.read(request)
+            try:
+                delivery = _proven_delivery(request, state.settings)
+            finally:
+                state.bodies.release(held)  # proving it was the body's only use
             if guard.deliveries.seen(delivery):
                 raise GatewayError(
                     "This webhook delivery was already received: a replayed delivery is "
@@ -150,6 +157,7 @@ async def sync(request: Request) -> HTTPResponse:
         else:
             denied = refused(request)
             if denied is not None:
+                close_after_answer(request)
                 return denied
         wait = guard.bucket.take()
         if wait:
@@ -159,6 +167,7 @@ async def sync(request: Request) -> HTTPResponse:
                 headers={"retry-after": str(wait)},
             )
     except GatewayError as err:
+        close_after_answer(request)
         return error_response(err, Protocol.OPENAI, rid, commit_of(state))
     guard.deliveries.remember(delivery)
     fetch_failed = True

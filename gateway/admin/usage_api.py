@@ -8,13 +8,12 @@ process started come from the recorder's counts.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-from typing import Any
 
 from sanic import HTTPResponse, Request
 
 from gateway.admin.common import commit_of, refused, state_of
 from gateway.errors import NotFound, Protocol
+from gateway.payloads import KeyUsage, ModelUsage, Usage, utc_iso
 from gateway.responses import error_response, json_response, request_id_of
 from gateway.state import AppState
 from gateway.usage.traffic import Totals
@@ -24,24 +23,20 @@ FETCH_CONCURRENCY = 32
 """Keys read from the limiter at once (one Redis round trip each when shared)."""
 
 
-def _iso(unix: float) -> str:
-    return (
-        dt.datetime.fromtimestamp(unix, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    )
-
-
-async def _key_reports(state: AppState, principals: list[Principal]) -> list[dict[str, Any]]:
+async def _key_reports(state: AppState, principals: list[Principal]) -> list[KeyUsage]:
     per_key = state.recorder.traffic.per_key()
     gate = asyncio.Semaphore(FETCH_CONCURRENCY)
 
-    async def one(principal: Principal) -> dict[str, Any]:
+    async def one(principal: Principal) -> KeyUsage:
         async with gate:
             report = await state.limiter.fetch_usage(principal.key_id, principal.limits)
-        report["owner"] = principal.owner
-        report["disabled"] = principal.disabled
-        report["expires"] = principal.expires.isoformat() if principal.expires else None
-        report["since_start"] = per_key.get(principal.key_id, Totals()).as_dict()
-        return report
+        return KeyUsage(
+            **report,
+            owner=principal.owner,
+            disabled=principal.disabled,
+            expires=principal.expires.isoformat() if principal.expires else None,
+            since_start=per_key.get(principal.key_id, Totals()).as_dict(),
+        )
 
     return list(await asyncio.gather(*(one(p) for p in principals)))
 
@@ -63,12 +58,12 @@ async def usage(request: Request) -> HTTPResponse:
             err = NotFound(f"There is no key '{wanted}' in the applied policy.")
             return error_response(err, Protocol.OPENAI, rid, commit)
     models = [
-        {"model": model, "provider": provider, **totals.as_dict()}
+        ModelUsage(model=model, provider=provider, **totals.as_dict())
         for (model, provider), totals in sorted(state.recorder.traffic.per_model(wanted).items())
     ]
-    body = {
+    body: Usage = {
         "policy": commit,
-        "since": _iso(state.started_at),
+        "since": utc_iso(state.started_at),
         "keys": await _key_reports(state, principals),
         "models": models,
     }

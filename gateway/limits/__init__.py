@@ -4,13 +4,7 @@
 (redis.py) when a Redis URL is set, which makes limits exact across workers and machines.
 """
 
-from gateway.limits.base import (
-    Admission,
-    Clock,
-    FailMode,
-    Limiter,
-    LimiterStatus,
-    LimiterUnavailable,
-)
+from gateway.limits.base import Admission, Clock, Limiter, LimiterUnavailable
+from gateway.payloads import FailMode, LimiterStatus
 
 __all__ = ["Admission", "Clock", "FailMode", "Limiter", "LimiterStatus", "LimiterUnavailable"]

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypedDict
+from typing import Protocol
 
 from gateway.errors import Unavailable
+from gateway.payloads import FailMode, LimiterStatus, LimitsUse
 from policies.models import Limits
 
 Clock = Callable[[], float]
 """Seconds since the Unix epoch (time.time); injectable so tests move time without sleeping."""
 
-FailMode = Literal["fail-open", "fail-closed"]
 FAIL_MODES: tuple[FailMode, ...] = ("fail-open", "fail-closed")
 
 
@@ -50,13 +50,6 @@ class Admission:
     settled: bool = False
 
 
-class LimiterStatus(TypedDict):
-    store: Literal["memory", "redis"]
-    state: Literal["ok", "degraded"]
-    mode: FailMode
-    error: str | None
-
-
 class Limiter(Protocol):
     async def admit(self, key_id: str, limits: Limits, estimated_tokens: int) -> Admission:
         """Check every limit of the key and count the request, atomically.
@@ -74,11 +67,11 @@ class Limiter(Protocol):
         """
         ...
 
-    def usage(self, key_id: str, limits: Limits) -> dict[str, Any]:
+    def usage(self, key_id: str, limits: Limits) -> LimitsUse:
         """Current use against limits, from this process's view (no IO)."""
         ...
 
-    async def fetch_usage(self, key_id: str, limits: Limits) -> dict[str, Any]:
+    async def fetch_usage(self, key_id: str, limits: Limits) -> LimitsUse:
         """Current use against limits, read from the store of record (Redis when shared)."""
         ...
 

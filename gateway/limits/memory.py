@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from gateway.limits import refusals
-from gateway.limits.base import Admission, Clock, FailMode, LimiterStatus
+from gateway.limits.base import Admission, Clock
 from gateway.limits.periods import PeriodCache, Periods
 from gateway.limits.report import UseCounts, usage_report
 from gateway.limits.window import SlidingWindow
+from gateway.payloads import FailMode, LimiterStatus, LimitsUse
 from gateway.usage.store import UsageStore
 from policies.models import Limits
 
@@ -183,7 +183,7 @@ class MemoryLimiter:
         if self._store is not None:
             self._store.record(admission.key_id, periods.day, periods.month, used)
 
-    def usage(self, key_id: str, limits: Limits) -> dict[str, Any]:
+    def usage(self, key_id: str, limits: Limits) -> LimitsUse:
         now = self._clock()
         periods = self._periods.at(now)
         counts = UseCounts()
@@ -201,7 +201,7 @@ class MemoryLimiter:
             counts.month_tokens, counts.month_requests = use.month_tokens, use.month_requests
         return usage_report(key_id, limits, periods, counts)
 
-    async def fetch_usage(self, key_id: str, limits: Limits) -> dict[str, Any]:
+    async def fetch_usage(self, key_id: str, limits: Limits) -> LimitsUse:
         return self.usage(key_id, limits)
 
     def status(self) -> LimiterStatus:

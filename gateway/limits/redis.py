@@ -39,7 +39,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from gateway.limits.base import Admission, Clock, FailMode, LimiterStatus, LimiterUnavailable
+from gateway.limits.base import Admission, Clock, LimiterUnavailable
 from gateway.limits.periods import PeriodCache
 from gateway.limits.redis_keys import (
     WINDOW_TTL_S,
@@ -51,6 +51,7 @@ from gateway.limits.redis_keys import (
 )
 from gateway.limits.redis_replies import limit_arg, refusal, reply_headers, window_total
 from gateway.limits.report import UseCounts, usage_report
+from gateway.payloads import FailMode, LimiterStatus, LimitsUse
 from gateway.usage.store import UsageStore
 from policies.models import Limits
 
@@ -233,13 +234,13 @@ class RedisLimiter:
         if admission.limits.tpm is not None:
             seen.tpm_used = max(0, seen.tpm_used + used - admission.reserved_tokens)
 
-    def usage(self, key_id: str, limits: Limits) -> dict[str, Any]:
+    def usage(self, key_id: str, limits: Limits) -> LimitsUse:
         """What this worker last saw of the key (no IO); `fetch_usage` reads Redis."""
         periods = self._periods.at(self._clock())
         seen = self._seen.get(key_id) or UseCounts()
         return usage_report(key_id, limits, periods, seen)
 
-    async def fetch_usage(self, key_id: str, limits: Limits) -> dict[str, Any]:
+    async def fetch_usage(self, key_id: str, limits: Limits) -> LimitsUse:
         if self.degraded:
             return self.usage(key_id, limits)
         now = self._clock()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from gateway.limits.periods import Periods
+from gateway.payloads import LimitsUse, utc_iso
 from policies.models import Limits
 
 
@@ -21,11 +20,7 @@ class UseCounts:
     month_requests: int = 0
 
 
-def _iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def usage_report(key_id: str, limits: Limits, periods: Periods, use: UseCounts) -> dict[str, Any]:
+def usage_report(key_id: str, limits: Limits, periods: Periods, use: UseCounts) -> LimitsUse:
     """Use against each limit; `limit` is None where the key is not limited."""
     return {
         "key_id": key_id,
@@ -37,13 +32,13 @@ def usage_report(key_id: str, limits: Limits, periods: Periods, use: UseCounts) 
             "used": use.day_tokens,
             "requests": use.day_requests,
             "period": periods.day,
-            "resets_at": _iso(periods.day_ends_at),
+            "resets_at": utc_iso(periods.day_ends_at, "seconds"),
         },
         "tokens_per_month": {
             "limit": limits.tokens_per_month,
             "used": use.month_tokens,
             "requests": use.month_requests,
             "period": periods.month,
-            "resets_at": _iso(periods.month_ends_at),
+            "resets_at": utc_iso(periods.month_ends_at, "seconds"),
         },
     }

@@ -75,7 +75,6 @@ class Opened:
 
     target: Target
     response: httpx.Response
-    credential_ref: str
     deadline: float | None = None
     """Event-loop time by which this attempt, its body or stream included, must end."""
 
@@ -279,7 +278,7 @@ class Dispatcher:
             return self._transient(outcome, f"connection failed: {type(exc).__name__}")
         status = response.status_code
         if status < 400:
-            return Opened(target, response, credential.ref, _finite(attempt_deadline))
+            return Opened(target, response, _finite(attempt_deadline))
         body = await _read_and_close(response, attempt_deadline)
         judged = verdict(status, body)
         if judged is Verdict.CLIENT:

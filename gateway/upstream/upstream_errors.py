@@ -19,7 +19,9 @@ import orjson
 from gateway.logs import redact
 
 # Quota errors that are not always a 429: OpenAI's billing quota, Gemini's RESOURCE_EXHAUSTED.
-_QUOTA_MARKS = (b"insufficient_quota", b"RESOURCE_EXHAUSTED")
+_QUOTA_CODES = frozenset({"insufficient_quota", "RESOURCE_EXHAUSTED"})
+_BAD_KEY_CODE = "API_KEY_INVALID"  # Gemini's reason for a 400 that refuses the key
+_CODE_MARKS = tuple(code.encode() for code in (*_QUOTA_CODES, _BAD_KEY_CODE))
 
 MAX_ERROR_BODY = 256 * 1024
 """Bytes of an upstream error answer the gateway reads; the rest is never looked at."""
@@ -43,9 +45,10 @@ class Verdict(Enum):
 
 
 def verdict(status: int, body: bytes) -> Verdict:
-    if status in (402, 429) or (status < 500 and any(mark in body for mark in _QUOTA_MARKS)):
+    codes = error_codes(body) if status < 500 else frozenset()
+    if status in (402, 429) or codes & _QUOTA_CODES:
         return Verdict.COOL  # 402: credits used up (OpenRouter and other resellers)
-    if status in (401, 403) or (status == 400 and b"API_KEY_INVALID" in body):
+    if status in (401, 403) or (status == 400 and _BAD_KEY_CODE in codes):
         return Verdict.REMOVE
     if status >= 500 or status == 408:
         return Verdict.RETRY
@@ -54,7 +57,7 @@ def verdict(status: int, body: bytes) -> Verdict:
 
 def cooling_reason(status: int, body: bytes) -> str:
     """Why a credential cools, for status and logs (the upstream's words stay out)."""
-    if status == 402 or any(mark in body for mark in _QUOTA_MARKS):
+    if status == 402 or error_codes(body) & _QUOTA_CODES:
         return f"quota or credits used up at the upstream ({status})"
     return f"rate limited by the upstream ({status})"
 
@@ -119,6 +122,26 @@ def _error_object(body: bytes) -> object:
     if isinstance(data, list) and data:  # Gemini streams errors as a one-element array
         data = data[0]
     return data.get("error") if isinstance(data, dict) else None
+
+
+def error_codes(body: bytes) -> frozenset[str]:
+    """The upstream's own codes for an error: OpenAI's error.type and error.code, Gemini's
+    error.status and the reasons in its details. Never words of its message: an upstream
+    quotes the client there ("Invalid value: 'insufficient_quota'"), and one client's
+    request must not bench a credential for everyone."""
+    if not any(mark in body for mark in _CODE_MARKS):  # the usual error: nothing to parse
+        return frozenset()
+    err = _error_object(body)
+    if not isinstance(err, dict):
+        return frozenset()
+    details = err.get("details")
+    reasons = (
+        [d.get("reason") for d in details if isinstance(d, dict)]
+        if isinstance(details, list)
+        else []
+    )
+    found = (err.get("type"), err.get("code"), err.get("status"), *reasons)
+    return frozenset(code for code in found if isinstance(code, str))
 
 
 def upstream_error_message(body: bytes) -> str:

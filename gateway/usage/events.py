@@ -14,11 +14,10 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
 
 import orjson
 
-Event = dict[str, Any]
+from gateway.payloads import RequestEvent
 
 FELL_BEHIND = "the viewer fell too far behind; reconnect with Last-Event-ID to resume"
 SHUTTING_DOWN = "the gateway is shutting down"
@@ -29,7 +28,7 @@ class Published:
     """One event as kept in the ring: its id, fields, and its SSE bytes once encoded."""
 
     id: int
-    event: Event
+    event: RequestEvent
     _wire: bytes | None = None
 
     def wire(self) -> bytes:
@@ -78,7 +77,7 @@ class EventBus:
         self.published = 0
         self.dropped_viewers = 0
 
-    def publish(self, event: Event) -> None:
+    def publish(self, event: RequestEvent) -> None:
         item = Published(self._next_id, event)
         self._next_id += 1
         self.published += 1

@@ -20,18 +20,16 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import cast
 
 import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-log = logging.getLogger("modelgate.fanout")
+from gateway.payloads import Cooldown, FanoutBatch, RequestEvent
 
-Event = dict[str, Any]
-Cooldown = dict[str, Any]
-"""{"provider", "ref", "until" (Unix time), "reason"}: a credential to sit out."""
+log = logging.getLogger("modelgate.fanout")
 
 CHANNEL = "modelgate:events"
 FLUSH_S = 0.1
@@ -44,7 +42,7 @@ class EventFanout:
     def __init__(
         self,
         redis_url: str,
-        apply: Callable[[list[Event]], None],
+        apply: Callable[[list[RequestEvent]], None],
         channel: str = CHANNEL,
         apply_cooldowns: Callable[[list[Cooldown]], None] | None = None,
     ) -> None:
@@ -58,7 +56,7 @@ class EventFanout:
         self._channel = channel
         self._origin = secrets.token_hex(8)
         """This worker's id in the batches, so it skips its own."""
-        self._pending: list[Event] = []
+        self._pending: list[RequestEvent] = []
         self._cooldowns: list[Cooldown] = []
         self.dropped = 0
         self._failing = False
@@ -77,7 +75,7 @@ class EventFanout:
         else:
             self._pubsub = pubsub
 
-    def send(self, event: Event) -> None:
+    def send(self, event: RequestEvent) -> None:
         """Queue a finished request of this worker for the others."""
         if len(self._pending) >= MAX_PENDING:
             self.dropped += 1
@@ -88,9 +86,7 @@ class EventFanout:
         """Tell the other workers to sit a credential out (CredentialPools.on_cool_down)."""
         if len(self._cooldowns) < MAX_PENDING:
             until = time.time() + seconds
-            self._cooldowns.append(
-                {"provider": provider, "ref": ref, "until": until, "reason": reason}
-            )
+            self._cooldowns.append(Cooldown(provider=provider, ref=ref, until=until, reason=reason))
 
     async def run(self) -> None:
         """Publish and subscribe until cancelled (a task for the worker's lifetime)."""
@@ -108,7 +104,7 @@ class EventFanout:
             batch, self._pending = self._pending, []
             cooldowns, self._cooldowns = self._cooldowns, []
             message = orjson.dumps(
-                {"origin": self._origin, "events": batch, "cooldowns": cooldowns}
+                FanoutBatch(origin=self._origin, events=batch, cooldowns=cooldowns)
             )
             try:
                 await self._redis.publish(self._channel, message)
@@ -136,7 +132,8 @@ class EventFanout:
 
     def _received(self, data: bytes) -> None:
         try:
-            batch = orjson.loads(data)
+            # Sent by a worker of the same gateway (the same code): trusted to match.
+            batch = cast(FanoutBatch, orjson.loads(data))
             if batch.get("origin") != self._origin:
                 self._apply(batch["events"])
                 cooldowns = batch.get("cooldowns")

@@ -17,9 +17,10 @@ from collections.abc import Callable
 from gateway.exchange import Exchange
 from gateway.logs import access_batch_record
 from gateway.metrics import GatewayMetrics
+from gateway.payloads import RequestEvent
 from gateway.usage.events import EventBus
 from gateway.usage.request_log import RequestLog
-from gateway.usage.traffic import Event, Labels, Traffic, labels_of
+from gateway.usage.traffic import Labels, Traffic, labels_of
 from policies.reload import PolicyHolder
 
 log = logging.getLogger("modelgate.usage")
@@ -38,7 +39,7 @@ class Recorder:
         traffic: Traffic,
         metrics: GatewayMetrics,
         request_log: RequestLog,
-        share: Callable[[Event], None] | None = None,
+        share: Callable[[RequestEvent], None] | None = None,
     ) -> None:
         self.policy = policy
         self.events = events
@@ -47,7 +48,7 @@ class Recorder:
         self.request_log = request_log
         self.share = share
         """Hands this worker's events to the other workers (EventFanout.send), if any."""
-        self._access_batch: list[Event] = []
+        self._access_batch: list[RequestEvent] = []
 
     def record(self, exchange: Exchange) -> None:
         try:
@@ -65,7 +66,7 @@ class Recorder:
         except Exception:  # recording must never fail the request it records
             log.exception("recording a finished request failed")
 
-    def record_remote(self, events: list[Event]) -> None:
+    def record_remote(self, events: list[RequestEvent]) -> None:
         """Requests another worker served: counted, observed and streamed, not stored."""
         snapshot = self.policy.snapshot
         for event in events:
@@ -74,7 +75,7 @@ class Recorder:
             except Exception:
                 log.exception("recording another worker's request failed")
 
-    def _count(self, labels: Labels, event: Event) -> None:
+    def _count(self, labels: Labels, event: RequestEvent) -> None:
         self.traffic.count(labels, event)
         self.metrics.observe(labels, event["latency_ms"], event["ttfb_ms"])
         self.events.publish(event)

@@ -19,6 +19,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from gateway.payloads import RequestEvent
 from gateway.usage.sqlite_wal import open_wal
 
 log = logging.getLogger("modelgate.requests")
@@ -55,24 +56,24 @@ _INSERT = "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 Row = tuple[Any, ...]
 
 
-def row_of(event: dict[str, Any]) -> Row:
+def row_of(event: RequestEvent) -> Row:
     """A table row from a finished-request event (the event's fields, nothing more)."""
-    model = event.get("model")
+    model = event["model"]
     return (
         event["ts"],
         event["request_id"],
-        event.get("key_id"),
-        model[:MAX_TEXT] if isinstance(model, str) else None,
-        event.get("provider"),
-        event.get("target"),
+        event["key_id"],
+        model[:MAX_TEXT] if model is not None else None,
+        event["provider"],
+        event["target"],
         event["status"],
-        event.get("error"),
+        event["error"],
         event["latency_ms"],
-        event.get("ttfb_ms"),
-        event.get("prompt_tokens", 0),
-        event.get("completion_tokens", 0),
-        1 if event.get("stream") else 0,
-        event.get("protocol"),
+        event["ttfb_ms"],
+        event["prompt_tokens"],
+        event["completion_tokens"],
+        1 if event["stream"] else 0,
+        event["protocol"],
     )
 
 
@@ -85,7 +86,7 @@ class RequestLog:
     def __init__(self, path: Path, retention_days: float) -> None:
         self.path = path
         self.retention_days = retention_days
-        self._pending: deque[dict[str, Any]] = deque(maxlen=MAX_PENDING)
+        self._pending: deque[RequestEvent] = deque(maxlen=MAX_PENDING)
         self.dropped = 0
         self.error: str | None = None
         self._db: sqlite3.Connection | None = None
@@ -101,7 +102,7 @@ class RequestLog:
         self._db = connect(self.path)
         self._prune()
 
-    def add(self, event: dict[str, Any]) -> None:
+    def add(self, event: RequestEvent) -> None:
         """Queue one finished-request event (O(1); no IO; made a row by the writer thread).
 
         Past MAX_PENDING the oldest pending event is lost (and counted).
@@ -131,7 +132,7 @@ class RequestLog:
         await self.flush()
         await asyncio.to_thread(self._close)
 
-    def _write(self, batch: list[dict[str, Any]]) -> None:
+    def _write(self, batch: list[RequestEvent]) -> None:
         rows = [row_of(event) for event in batch]
         with self._db_lock:
             db = self._db

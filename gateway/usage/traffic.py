@@ -8,12 +8,9 @@ so the number of series is bounded by the policy, never by what clients send.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from gateway.payloads import RequestEvent, TrafficTotals
 from policies.snapshot import Snapshot
-
-Event = dict[str, Any]
-"""A finished request's event (Exchange.as_event), from this process or another worker."""
 
 NO_KEY = "none"
 """The key label of a request that presented no valid key."""
@@ -30,7 +27,7 @@ class Labels:
     provider: str
 
 
-def labels_of(event: Event, snapshot: Snapshot | None) -> Labels:
+def labels_of(event: RequestEvent, snapshot: Snapshot | None) -> Labels:
     """Bounded label values: the route name the policy matched, not the client's string."""
     model = UNKNOWN_MODEL
     asked = event["model"]
@@ -58,7 +55,7 @@ class Totals:
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> TrafficTotals:
         return {
             "requests": self.requests,
             "errors": self.errors,
@@ -76,7 +73,7 @@ class Traffic:
         self.errors: dict[tuple[str, str, str, str], int] = {}
         """(key, model, provider, error kind) -> count"""
 
-    def count(self, labels: Labels, event: Event) -> None:
+    def count(self, labels: Labels, event: RequestEvent) -> None:
         status, error = event["status"], event["error"]
         slot = (labels.key, labels.model, labels.provider, status_class(status))
         totals = self.by_status.get(slot)

@@ -15,6 +15,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.support.fake_structured import (
+    anthropic_schema,
+    gemini_schema,
+    instance_of,
+    openai_chat_schema,
+    responses_schema,
+)
+
 TOOL_MARKER = "mg-use-the-tool"
 PLAIN_TEXT = "Hello from the scripted upstream."
 ANSWER_PREFIX = "The tool said: "
@@ -41,7 +49,7 @@ class Seen:
     tool_results: list[str]
     text: str
     json_schema: dict[str, Any] | None = None
-    wants_json: bool = False
+    """What JSON output asks for (fake_structured.NO_SCHEMA: any object); None: not JSON."""
 
 
 @dataclass
@@ -52,38 +60,13 @@ class Script:
     arguments: dict[str, Any] = field(default_factory=dict)
 
     def decide(self, seen: Seen) -> ToolCall | Text:
-        if seen.json_schema is not None or seen.wants_json:
-            return Text(json.dumps(instance_of(seen.json_schema or {})))
+        if seen.json_schema is not None:
+            return Text(json.dumps(instance_of(seen.json_schema)))
         if seen.tool_results:
             return Text(ANSWER_PREFIX + " ".join(seen.tool_results)[-400:])
         if self.tool and TOOL_MARKER in seen.text and self.tool in seen.tools:
             return ToolCall(self.tool, self.arguments)
         return Text(PLAIN_TEXT)
-
-
-def instance_of(schema: dict[str, Any]) -> Any:
-    """A small value that satisfies `schema` (enough for clients' structured side requests)."""
-    if schema.get("enum"):
-        return schema["enum"][0]
-    for combo in ("anyOf", "oneOf", "allOf"):
-        if schema.get(combo):
-            return instance_of(schema[combo][0])
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    kind = str(kind).lower() if kind else ("object" if "properties" in schema else "string")
-    if kind == "object":
-        props: dict[str, Any] = schema.get("properties") or {}
-        return {name: instance_of(sub) for name, sub in props.items()}
-    if kind == "array":
-        return []
-    if kind in ("integer", "number"):
-        return 0
-    if kind == "boolean":
-        return False
-    if kind == "null":
-        return None
-    return "ok"
 
 
 def _texts(value: Any) -> str:
@@ -101,15 +84,7 @@ def read_openai_chat(body: dict[str, Any]) -> Seen:
     tools = [t.get("function", {}).get("name", "") for t in body.get("tools") or []]
     messages = body.get("messages") or []
     results = [_texts(m.get("content")) for m in _after_last_user(messages, "role", "tool")]
-    fmt = body.get("response_format") or {}
-    schema = (fmt.get("json_schema") or {}).get("schema") if isinstance(fmt, dict) else None
-    return Seen(
-        tools,
-        results,
-        _texts(messages),
-        schema,
-        wants_json=isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"),
-    )
+    return Seen(tools, results, _texts(messages), openai_chat_schema(body))
 
 
 def read_responses(body: dict[str, Any]) -> Seen:
@@ -122,9 +97,7 @@ def read_responses(body: dict[str, Any]) -> Seen:
     results = [
         _texts(i.get("output")) for i in _after_last_user(items, "type", "function_call_output")
     ]
-    fmt = ((body.get("text") or {}).get("format")) or {}
-    schema = fmt.get("schema") if fmt.get("type") == "json_schema" else None
-    return Seen(tools, results, _texts(items), schema, wants_json=fmt.get("type") == "json_object")
+    return Seen(tools, results, _texts(items), responses_schema(body))
 
 
 def read_anthropic(body: dict[str, Any]) -> Seen:
@@ -137,9 +110,7 @@ def read_anthropic(body: dict[str, Any]) -> Seen:
         for block in (content if isinstance(content, list) else [])
         if isinstance(block, dict) and block.get("type") == "tool_result"
     ]
-    fmt = body.get("output_format") or (body.get("output_config") or {}).get("format") or {}
-    schema = fmt.get("schema") if isinstance(fmt, dict) else None
-    return Seen(tools, results, _texts(messages), schema)
+    return Seen(tools, results, _texts(messages), anthropic_schema(body))
 
 
 def read_gemini(body: dict[str, Any]) -> Seen:
@@ -153,10 +124,7 @@ def read_gemini(body: dict[str, Any]) -> Seen:
     results = [
         json.dumps(p["functionResponse"].get("response")) for p in parts if "functionResponse" in p
     ]
-    config = body.get("generationConfig") or {}
-    schema = config.get("responseJsonSchema") or config.get("responseSchema")
-    wants_json = config.get("responseMimeType") == "application/json"
-    return Seen(tools, results, _texts(contents), schema, wants_json)
+    return Seen(tools, results, _texts(contents), gemini_schema(body))
 
 
 def _after_last_user(items: list[Any], key: str, kind: str) -> list[dict[str, Any]]:

@@ -88,11 +88,12 @@ class AgentUpstream:
         if not streamed:
             return self._record(path, body, web.json_response(wire.whole(decision)))
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        self._record(path, body, response)  # before its end: a client may hang up right there
         await response.prepare(request)
         for event in wire.events(decision):
             await response.write(event)
         await response.write_eof()
-        return self._record(path, body, response)
+        return response
 
     def _record(self, path: str, body: dict[str, Any], response: web.StreamResponse) -> Any:
         with self._lock:

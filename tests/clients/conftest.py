@@ -14,7 +14,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +30,12 @@ from tests.support.policy_repo import PolicyRepo, hash_of, new_secret
 PROVIDER_TYPES = ("openai-compatible", "openai", "anthropic", "gemini", "azure-openai")
 
 
-def _unavailable() -> str | None:
+def _unavailable(needs_node: bool) -> str | None:
     interfaces = [name for _, name in socket.if_nameindex()]
     if os.environ.get("MG_LOOPBACK_ONLY") != "1" or interfaces != ["lo"]:
         return "client programs run only in the loopback-only namespace: use ./dev just test"
+    if not needs_node:
+        return None
     if not (NODE_BIN / "claude").exists():
         return "client programs are not installed: ./dev just client-deps"
     node = shutil.which("node")
@@ -46,8 +48,8 @@ def _unavailable() -> str | None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _programs_available() -> None:
-    reason = _unavailable()
+def _programs_available(request: pytest.FixtureRequest) -> None:
+    reason = _unavailable(needs_node=request.module.__name__ != "tests.clients.test_libraries")
     if reason is None:
         return
     if os.environ.get("CI"):
@@ -135,17 +137,15 @@ class ClientsDeployment:
         )
         return dict(response.json()["keys"][0]["since_start"])
 
-    def drive(self, program: Program, provider_type: str, model: str, tmp: Path) -> Outcome:
+    def exercise(
+        self, provider_type: str, plan: Script, token: str, act: Callable[[], Run]
+    ) -> Outcome:
+        """Route to `provider_type`, play `plan` upstream, run the client (`act`), and read
+        what the gateway recorded for it."""
         self.use(provider_type)
-        workdir, home = tmp / "work", tmp / "home"
-        workdir.mkdir()
-        home.mkdir()
-        token = "mg-file-says-" + secrets.token_hex(6)
-        secret = workdir / "secret.txt"
-        secret.write_text(token + "\n")
-        self.upstream.reset(Script(program.tool, program.tool_arguments(secret)))
+        self.upstream.reset(plan)
         before = self.totals()
-        run = program.run(self.gateway.url, self.key, model, home, workdir)
+        run = act()
         answers = self.upstream.answers()
         expected = PROMPT_TOKENS * answers, COMPLETION_TOKENS * answers
         # Recording happens just after each answer: give the last one a moment to land.
@@ -159,6 +159,27 @@ class ClientsDeployment:
             time.sleep(0.05)
         sent = any(token in str(s.body) for s in self.upstream.served)
         return Outcome(run, token, answers, sent, recorded)
+
+    def drive(self, program: Program, provider_type: str, model: str, tmp: Path) -> Outcome:
+        workdir, home = tmp / "work", tmp / "home"
+        workdir.mkdir()
+        home.mkdir()
+        token = new_token()
+        secret = workdir / "secret.txt"
+        secret.write_text(token + "\n")
+        plan = Script(program.tool, program.tool_arguments(secret))
+        return self.exercise(
+            provider_type,
+            plan,
+            token,
+            lambda: program.run(self.gateway.url, self.key, model, home, workdir),
+        )
+
+
+def new_token() -> str:
+    """What only the tool's result holds: the client's final answer quoting it proves the
+    round trip."""
+    return "mg-file-says-" + secrets.token_hex(6)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,6 @@ import hashlib
 import hmac
 import subprocess
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from wsgiref.simple_server import WSGIServer, make_server
@@ -93,13 +91,3 @@ def policy_status(url: str, admin: str) -> dict[str, object]:
     response = httpx.get(url + "/admin/api/status", headers={"authorization": f"Bearer {admin}"})
     assert response.status_code == 200, response.text
     return response.json()["policy"]  # type: ignore[no-any-return]
-
-
-def eventually(check: Callable[[], bool], within_s: float = 5.0, step_s: float = 0.02) -> float:
-    """Seconds until `check` held; fails if it did not within the limit."""
-    start = time.monotonic()
-    while time.monotonic() - start < within_s:
-        if check():
-            return time.monotonic() - start
-        time.sleep(step_s)
-    raise AssertionError(f"not true within {within_s} s")

@@ -9,10 +9,11 @@ import httpx
 import pytest
 
 from tests.conftest import Deployment
-from tests.gitops.support import GitHttpServer, Origin, eventually, policy_status, sign
+from tests.gitops.support import GitHttpServer, Origin, policy_status, sign
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway_process import GatewayProcess
 from tests.support.policy_repo import hash_of, new_secret, standard_policy
+from tests.support.waiting import eventually
 
 WEBHOOK_SECRET = "webhook-test-secret-0123456789"
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,9 @@ import pytest
 from tests.support.fake_replies import COMPLETION_TOKENS, PROMPT_TOKENS
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway_process import GatewayProcess
-from tests.support.policy_repo import PolicyRepo, hash_of, new_secret
+from tests.support.policy_repo import hash_of, new_secret
+from tests.support.serving import serving
+from tests.support.waiting import eventually
 
 CHUNK_DELAY_S = 0.03
 """Between the fake's events: the upstream's last events arrive apart, as over a network,
@@ -67,8 +68,6 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     upstream = FakeUpstream(chunk_delay_s=CHUNK_DELAY_S).start()
-    root = tmp_path_factory.mktemp("every-route")
-    repo = PolicyRepo(root / "policy")
     key, admin = new_secret(), new_secret()
     providers = "".join(
         f"  {kind}:\n    type: {kind}\n"
@@ -76,25 +75,20 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         "    credentials: [env:FAKE_UPSTREAM_KEY]\n    max_retries: 0\n"
         for kind, _ in PROVIDERS.values()
     )
-    repo.write("providers.yaml", "providers:\n" + providers)
     routes = "".join(
         f"  {name}:\n    targets: [{kind}/{model}]\n" for name, (kind, model) in PROVIDERS.items()
     )
-    repo.write("routes.yaml", "routes:\n" + routes)
-    repo.write("limits.yaml", "default: {}\ntiers: {}\n")
-    repo.write(
-        "keys.yaml",
-        f"keys:\n  - id: tester\n    hash: {hash_of(key)}\n"
-        "    limits: {tokens_per_day: 1000000}\n"
-        f"admins:\n  - id: ops\n    hash: {hash_of(admin)}\n",
-    )
-    repo.commit("every provider type")
-    gateway = GatewayProcess(repo.path, root / "state")
     try:
-        gateway.start()
-        yield Site(upstream, gateway, key, admin)
+        with serving(
+            tmp_path_factory.mktemp("every-route"),
+            providers="providers:\n" + providers,
+            routes="routes:\n" + routes,
+            keys=f"keys:\n  - id: tester\n    hash: {hash_of(key)}\n"
+            "    limits: {tokens_per_day: 1000000}\n"
+            f"admins:\n  - id: ops\n    hash: {hash_of(admin)}\n",
+        ) as gateway:
+            yield Site(upstream, gateway, key, admin)
     finally:
-        gateway.stop()
         upstream.stop()
 
 
@@ -158,11 +152,8 @@ def test_a_client_that_hangs_up_right_after_the_terminal_event_got_a_whole_answe
                 break
         response.close()  # the client leaves the moment it has the end
     assert TERMINAL[client] in received, received[-500:]
-    deadline = time.monotonic() + 10
-    while (changed := _changed(before, s.totals()))["requests"] < 1:
-        assert time.monotonic() < deadline, "the request was never recorded"
-        time.sleep(0.05)
-    assert changed == {
+    eventually(lambda: _changed(before, s.totals())["requests"] >= 1, within_s=10, step_s=0.05)
+    assert _changed(before, s.totals()) == {
         "requests": 1,
         "errors": 0,  # not a 499: the client had the whole answer
         "prompt_tokens": PROMPT_TOKENS,

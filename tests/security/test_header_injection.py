@@ -15,14 +15,8 @@ refusal is in tests/upstream/test_http1_headers.py.
 
 from __future__ import annotations
 
-import json
-import re
-import socket
-import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,105 +26,36 @@ from gateway.cli import main
 from gateway.errors import BadRequest, Protocol
 from gateway.forwarded_headers import forwarded_headers
 from tests.support.gateway_process import GatewayProcess
-from tests.support.policy_repo import PolicyRepo, hash_of, new_secret
-
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
-_TIMEOUT_S = 5
-
-
-@dataclass
-class Parsed:
-    """One request as the lenient upstream read it."""
-
-    connection: int
-    method: str
-    target: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        """The first user message's text ("" when the body is not a Messages request)."""
-        try:
-            return str(json.loads(self.body)["messages"][0]["content"])
-        except (ValueError, KeyError, IndexError, TypeError):
-            return ""
+from tests.support.lenient_upstream import LenientUpstream, Request, Response
+from tests.support.policy_repo import PolicyRepo, new_secret
+from tests.support.raw_client import post_json
+from tests.support.serving import commit_policy, one_key, serving
 
 
-class LenientAnthropic:
-    """An Anthropic upstream on 127.0.0.1 that ends lines at a bare LF and keeps connections
-    alive; every request it parses is recorded, and answered with a message whose text is the
-    request's own first user message (so an answer meant for another caller shows)."""
-
-    def __init__(self) -> None:
-        self.seen: list[Parsed] = []
-        self.connections = 0
-        self._lock = threading.Lock()
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port = self._server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        self._server.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._server.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-                number = self.connections
-            threading.Thread(target=self._serve, args=(conn, number), daemon=True).start()
-
-    def _serve(self, conn: socket.socket, number: int) -> None:
-        buffer = b""
-        with conn:
-            while True:
-                while (end := _HEAD_END.search(buffer)) is None:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buffer += chunk
-                start, *lines = buffer[: end.start()].decode("latin-1").split("\n")
-                headers: dict[str, str] = {}
-                for line in lines:
-                    name, _, value = line.rstrip("\r").partition(":")
-                    headers.setdefault(name.strip().lower(), value.strip())
-                buffer = buffer[end.end() :]
-                length = int(headers.get("content-length") or 0)
-                while len(buffer) < length:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buffer += chunk
-                body, buffer = buffer[:length], buffer[length:]
-                method, target, *_ = start.rstrip("\r").split(" ")
-                parsed = Parsed(number, method, target, headers, body)
-                self.seen.append(parsed)
-                conn.sendall(_message(parsed.text or "unreadable"))
+def _text(request: Request) -> str:
+    """The first user message's text ("" when the body is not a Messages request)."""
+    try:
+        return str(request.json()["messages"][0]["content"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ""
 
 
-def _message(text: str) -> bytes:
-    data = json.dumps(
-        {
+class LenientAnthropic(LenientUpstream):
+    """Answers every request with a message whose text is the request's own first user
+    message (so an answer meant for another caller shows)."""
+
+    def answer(self, request: Request) -> Response:
+        message = {
             "id": "msg_1",
             "type": "message",
             "role": "assistant",
             "model": "claude-up",
-            "content": [{"type": "text", "text": text}],
+            "content": [{"type": "text", "text": _text(request) or "unreadable"}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
             "usage": {"input_tokens": 3, "output_tokens": 1},
         }
-    ).encode()
-    head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-    return f"{head}Content-Length: {len(data)}\r\n\r\n".encode() + data
+        return Response.of_json(message)
 
 
 class Site:
@@ -139,22 +64,10 @@ class Site:
 
     def ask(self, text: str, extra: bytes = b"") -> tuple[int, dict[str, Any]]:
         """One raw Messages request (`extra`: head lines, sent as they are)."""
-        body = json.dumps(
-            {"model": "claude", "max_tokens": 5, "messages": [{"role": "user", "content": text}]}
-        ).encode()
-        head = (
-            b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"x-api-key: %s\r\nanthropic-version: 2023-06-01\r\n"
-            b"Content-Type: application/json\r\nContent-Length: %d\r\n%s"
-            b"Connection: close\r\n\r\n"
-        ) % (self.key.encode(), len(body), extra)
-        with socket.create_connection(("127.0.0.1", self.gateway.port), _TIMEOUT_S) as sock:
-            sock.sendall(head + body)
-            answer = b""
-            while chunk := sock.recv(65536):
-                answer += chunk
-        head_bytes, _, payload = answer.partition(b"\r\n\r\n")
-        return int(head_bytes.split(b" ", 2)[1]), json.loads(payload) if payload else {}
+        body = {"model": "claude", "max_tokens": 5, "messages": [{"role": "user", "content": text}]}
+        auth = [(b"x-api-key", self.key.encode()), (b"anthropic-version", b"2023-06-01")]
+        reply = post_json(self.gateway.port, "/v1/messages", auth, body, raw_lines=extra)
+        return reply.status, reply.json()
 
     def innocent(self) -> None:
         """A caller with nothing to hide gets its own answer."""
@@ -166,32 +79,25 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    upstream = LenientAnthropic()
-    root: Path = tmp_path_factory.mktemp("header-injection")
-    repo = PolicyRepo(root / "policy")
-    repo.write(
-        "providers.yaml",
-        f"""
-        providers:
-          claude:
-            type: anthropic
-            base_url: {upstream.url}
-            credentials: [env:FAKE_UPSTREAM_KEY]
-            max_retries: 0
-        """,
-    )
-    repo.write("routes.yaml", "routes:\n  claude:\n    targets: [claude/claude-up]\n")
-    repo.write("limits.yaml", "default: {}\ntiers: {}\n")
+    upstream = LenientAnthropic().start()
     key = new_secret()
-    repo.write("keys.yaml", f"keys:\n  - id: caller\n    hash: {hash_of(key)}\n")
-    repo.commit("an anthropic route")
-    gateway = GatewayProcess(repo.path, root / "state")
     try:
-        gateway.start()
-        yield Site(upstream, gateway, key)
+        with serving(
+            tmp_path_factory.mktemp("header-injection"),
+            providers=f"""
+            providers:
+              claude:
+                type: anthropic
+                base_url: {upstream.url}
+                credentials: [env:FAKE_UPSTREAM_KEY]
+                max_retries: 0
+            """,
+            routes="routes:\n  claude:\n    targets: [claude/claude-up]\n",
+            keys=one_key(key, "caller"),
+        ) as gateway:
+            yield Site(upstream, gateway, key)
     finally:
-        gateway.stop()
-        upstream.close()
+        upstream.stop()
 
 
 @pytest.fixture
@@ -298,9 +204,9 @@ def test_the_allowlist_joins_repeated_headers_and_forwards_nothing_else() -> Non
 def test_policy_check_refuses_provider_headers_that_would_break_framing(
     policy_repo: PolicyRepo, capsys: pytest.CaptureFixture[str], header: str, problem: str
 ) -> None:
-    policy_repo.write(
-        "providers.yaml",
-        f"""
+    commit_policy(
+        policy_repo,
+        providers=f"""
         providers:
           claude:
             type: anthropic
@@ -308,11 +214,9 @@ def test_policy_check_refuses_provider_headers_that_would_break_framing(
             headers:
               {header}
         """,
+        routes="routes:\n  claude:\n    targets: [claude/claude-up]\n",
+        keys=one_key(new_secret(), "caller"),
     )
-    policy_repo.write("routes.yaml", "routes:\n  claude:\n    targets: [claude/claude-up]\n")
-    policy_repo.write("limits.yaml", "default: {}\ntiers: {}\n")
-    policy_repo.write("keys.yaml", f"keys:\n  - id: caller\n    hash: {hash_of(new_secret())}\n")
-    policy_repo.commit("a provider header")
     assert main(["policy", "check", "--repo", str(policy_repo.path), "--rev", "HEAD"]) == 1
     out = capsys.readouterr().out
     assert out.startswith("providers.yaml:6:"), out

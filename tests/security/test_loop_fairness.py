@@ -10,19 +10,19 @@ machine from making the test flaky.
 from __future__ import annotations
 
 import json
-import socket
 import statistics
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway_process import GatewayProcess
-from tests.support.policy_repo import PolicyRepo, hash_of, new_secret
+from tests.support.policy_repo import new_secret
+from tests.support.raw_client import post
+from tests.support.serving import one_key, serving
 
 ADDED_DELAY_LIMIT_S = 0.050
 SMALL_REQUESTS = 25
@@ -56,19 +56,10 @@ class _Sink(BaseHTTPRequestHandler):
         pass
 
 
-def _post(port: int, key: str, body: bytes, timeout: float = 30) -> tuple[int, float]:
-    head = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}"
-        f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
-    ).encode()
-    started = time.monotonic()
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(head + body)
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    return int(answer.split(b" ", 2)[1]), time.monotonic() - started
+def _post(port: int, key: str, body: bytes) -> tuple[int, float]:
+    auth = [(b"authorization", b"Bearer " + key.encode())]
+    reply = post(port, "/v1/chat/completions", auth, body, timeout_s=30)
+    return reply.status, reply.elapsed_s
 
 
 def _large_body() -> bytes:
@@ -91,38 +82,30 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     sink.daemon_threads = True
     sink_thread = threading.Thread(target=sink.serve_forever, daemon=True)
     sink_thread.start()
-    root: Path = tmp_path_factory.mktemp("fairness")
-    repo = PolicyRepo(root / "policy")
     secret = new_secret()
-    repo.write(
-        "providers.yaml",
-        f"""
-        providers:
-          sink:
-            type: gemini
-            base_url: http://127.0.0.1:{sink.server_address[1]}
-            credentials: [env:FAKE_UPSTREAM_KEY]
-            max_retries: 0
-          fake:
-            type: openai-compatible
-            base_url: {upstream.url}/v1
-            credentials: [env:FAKE_UPSTREAM_KEY]
-            max_retries: 0
-        """,
-    )
-    repo.write(
-        "routes.yaml",
-        "routes:\n  far:\n    targets: [sink/up-gemini]\n  near:\n    targets: [fake/up-gpt]\n",
-    )
-    repo.write("limits.yaml", "default: {}\ntiers: {}\n")
-    repo.write("keys.yaml", f"keys:\n  - id: tester\n    hash: {hash_of(secret)}\n")
-    repo.commit("a slow route and a quick one")
-    gateway = GatewayProcess(repo.path, root / "state")
     try:
-        gateway.start()
-        yield Site(gateway, secret)
+        with serving(
+            tmp_path_factory.mktemp("fairness"),
+            providers=f"""
+            providers:
+              sink:
+                type: gemini
+                base_url: http://127.0.0.1:{sink.server_address[1]}
+                credentials: [env:FAKE_UPSTREAM_KEY]
+                max_retries: 0
+              fake:
+                type: openai-compatible
+                base_url: {upstream.url}/v1
+                credentials: [env:FAKE_UPSTREAM_KEY]
+                max_retries: 0
+            """,
+            routes="routes:\n  far:\n    targets: [sink/up-gemini]\n"
+            "  near:\n    targets: [fake/up-gpt]\n",
+            keys=one_key(secret),
+            kill=True,
+        ) as gateway:
+            yield Site(gateway, secret)
     finally:
-        gateway.kill()
         sink.shutdown()
         sink.server_close()
         upstream.stop()

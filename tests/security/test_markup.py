@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from gateway.usage.request_log import DEFAULT_FILE, RequestLog
 from gateway.usage.request_report import SummaryRow
 from tests.conftest import Deployment
 from tests.support.gateway_process import GatewayProcess
+from tests.support.raw_client import post_json
 from tests.tui.conftest import make_app, screen_text, screen_texts, wait_until
 from tui.feed import LIVE
 
@@ -36,22 +36,11 @@ FORGED_ID = 'x" status=200 key_id=admin'
 
 def raw_chat(gateway: GatewayProcess, key: str, model: str, request_id: str = "") -> int:
     """One chat completion written byte by byte; the status code of the answer."""
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]})
-    head = (
-        "POST /v1/chat/completions HTTP/1.1\r\n"
-        f"Host: 127.0.0.1:{gateway.port}\r\n"
-        f"Authorization: Bearer {key}\r\n"
-        "Content-Type: application/json\r\n"
-        f"Content-Length: {len(body.encode())}\r\n"
-        + (f"x-request-id: {request_id}\r\n" if request_id else "")
-        + "Connection: close\r\n\r\n"
-    )
-    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
-        sock.sendall(head.encode() + body.encode())
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    return int(answer.split(b" ", 2)[1])
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+    headers = [(b"authorization", f"Bearer {key}".encode())]
+    if request_id:
+        headers.append((b"x-request-id", request_id.encode()))
+    return post_json(gateway.port, "/v1/chat/completions", headers, body).status
 
 
 async def test_markup_model_names_do_not_crash_the_tui_live_or_replayed(
@@ -147,6 +136,7 @@ def access_event(**fields: Any) -> dict[str, Any]:
         "prompt_tokens": 0,
         "completion_tokens": 0,
         "stream": False,
+        "protocol": "openai",
         "error": "not_found",
         **fields,
     }

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support import raw_client
 from tests.support.gateway_process import GatewayProcess
-from tests.support.policy_repo import PolicyRepo, hash_of, new_secret
+from tests.support.lenient_upstream import LenientUpstream, Request, Response
+from tests.support.policy_repo import hash_of, new_secret
+from tests.support.serving import serving
 
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
 _USAGE = {"promptTokenCount": 3, "candidatesTokenCount": 1, "totalTokenCount": 4}
 _GEMINI_ANSWER = {
     "candidates": [
@@ -34,86 +33,34 @@ _GEMINI_ANSWER = {
     ],
     "usageMetadata": _USAGE,
 }
+_CHAT_ANSWER = {
+    "id": "c1",
+    "object": "chat.completion",
+    "created": 0,
+    "model": "m",
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+    ],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+}
 
 
-class RecordingUpstream:
-    """A lenient HTTP/1.1 server (bare LF accepted, as h11 and nginx do) that records every
-    request target verbatim."""
-
-    def __init__(self) -> None:
-        self.targets: list[str] = []
-        self.bodies: list[dict[str, Any]] = []
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port = self._server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+class RecordingUpstream(LenientUpstream):
+    """Answers as Gemini, Azure OpenAI or an OpenAI-compatible server, by the path."""
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def targets(self) -> list[str]:
+        return [request.target for request in self.seen]
 
-    def close(self) -> None:
-        self._server.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        buffer = b""
-        with conn:
-            while True:
-                while (end := _HEAD_END.search(buffer)) is None:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buffer += chunk
-                lines = buffer[: end.start()].decode("latin-1").split("\n")
-                length = 0
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value.strip())
-                buffer = buffer[end.end() :]
-                while len(buffer) < length:
-                    buffer += conn.recv(65536)
-                body, buffer = buffer[:length], buffer[length:]
-                target = lines[0].rstrip("\r").split(" ")[1]
-                self.targets.append(target)
-                self.bodies.append(json.loads(body) if body else {})
-                conn.sendall(self._answer(target))
-
-    @staticmethod
-    def _answer(target: str) -> bytes:
-        path = target.split("?")[0]
-        status, answer = 200, {"error": {"message": "no such path"}}
+    def answer(self, request: Request) -> Response:
+        path = request.path
         if path.endswith(":generateContent"):
-            answer = _GEMINI_ANSWER
-        elif path.endswith(":countTokens"):
-            answer = {"totalTokens": 3}
-        elif path.endswith("/chat/completions"):
-            answer = {
-                "id": "c1",
-                "object": "chat.completion",
-                "created": 0,
-                "model": "m",
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": "ok"},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-            }
-        else:
-            status = 404
-        data = json.dumps(answer).encode()
-        head = f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
-        return (head + f"Content-Length: {len(data)}\r\n\r\n").encode() + data
+            return Response.of_json(_GEMINI_ANSWER)
+        if path.endswith(":countTokens"):
+            return Response.of_json({"totalTokens": 3})
+        if path.endswith("/chat/completions"):
+            return Response.of_json(_CHAT_ANSWER)
+        return Response.of_json({"error": {"message": "no such path"}}, 404)
 
 
 class Site:
@@ -126,20 +73,10 @@ class Site:
     ) -> tuple[int, dict[str, Any]]:
         """One raw request; the status and the JSON answer."""
         data = json.dumps(body).encode() if body is not None else b""
-        secret = self.keys[key]
-        head = (
-            f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Authorization: Bearer {secret}\r\nx-goog-api-key: {secret}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-            "Connection: close\r\n\r\n"
-        )
-        with socket.create_connection(("127.0.0.1", self.gateway.port), timeout=5) as sock:
-            sock.sendall(head.encode("latin-1") + data)
-            answer = b""
-            while chunk := sock.recv(65536):
-                answer += chunk
-        head_bytes, _, payload = answer.partition(b"\r\n\r\n")
-        return int(head_bytes.split(b" ", 2)[1]), json.loads(payload) if payload else {}
+        secret = self.keys[key].encode()
+        auth = [(b"authorization", b"Bearer " + secret), (b"x-goog-api-key", secret)]
+        reply = raw_client.send(self.gateway.port, method, target, auth, data)
+        return reply.status, reply.json()
 
     def chat(self, model: str, key: str = "all") -> tuple[int, dict[str, Any]]:
         body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
@@ -148,73 +85,59 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    upstream = RecordingUpstream()
-    root: Path = tmp_path_factory.mktemp("model-paths")
-    repo = PolicyRepo(root / "policy")
-    repo.write(
-        "providers.yaml",
-        f"""
-        providers:
-          gem:
-            type: gemini
-            base_url: {upstream.url}
-            credentials: [env:FAKE_UPSTREAM_KEY]
-            max_retries: 0
-          az:
-            type: azure-openai
-            base_url: {upstream.url}
-            credentials: [env:FAKE_UPSTREAM_KEY]
-            max_retries: 0
-          open:
-            type: openai-compatible
-            base_url: {upstream.url}/v1
-            credentials: [env:FAKE_UPSTREAM_KEY]
-            max_retries: 0
-        """,
-    )
-    repo.write(
-        "routes.yaml",
-        """
-        routes:
-          meta-llama/Llama-3.1-8B:
-            targets: [open/meta-llama/Llama-3.1-8B]
-          "gemini-*":
-            targets: [gem/gemini-*]
-          "azure-*":
-            targets: [az/*]
-          "tuned/*":
-            targets: [gem/tuned/*]
-        """,
-    )
-    repo.write("limits.yaml", "default: {}\ntiers: {}\n")
+    upstream = RecordingUpstream().start()
     keys = {"all": new_secret(), "limited": new_secret()}
-    repo.write(
-        "keys.yaml",
-        f"""
-        keys:
-          - id: all
-            hash: {hash_of(keys["all"])}
-          - id: limited
-            hash: {hash_of(keys["limited"])}
-            models: ["gemini-1.5-*"]
-        """,
-    )
-    repo.commit("gemini, azure and openai-compatible routes")
-    gateway = GatewayProcess(repo.path, root / "state")
     try:
-        gateway.start()
-        built = Site(upstream, gateway)
-        built.keys = keys
-        yield built
+        with serving(
+            tmp_path_factory.mktemp("model-paths"),
+            providers=f"""
+            providers:
+              gem:
+                type: gemini
+                base_url: {upstream.url}
+                credentials: [env:FAKE_UPSTREAM_KEY]
+                max_retries: 0
+              az:
+                type: azure-openai
+                base_url: {upstream.url}
+                credentials: [env:FAKE_UPSTREAM_KEY]
+                max_retries: 0
+              open:
+                type: openai-compatible
+                base_url: {upstream.url}/v1
+                credentials: [env:FAKE_UPSTREAM_KEY]
+                max_retries: 0
+            """,
+            routes="""
+            routes:
+              meta-llama/Llama-3.1-8B:
+                targets: [open/meta-llama/Llama-3.1-8B]
+              "gemini-*":
+                targets: [gem/gemini-*]
+              "azure-*":
+                targets: [az/*]
+              "tuned/*":
+                targets: [gem/tuned/*]
+            """,
+            keys=f"""
+            keys:
+              - id: all
+                hash: {hash_of(keys["all"])}
+              - id: limited
+                hash: {hash_of(keys["limited"])}
+                models: ["gemini-1.5-*"]
+            """,
+        ) as gateway:
+            built = Site(upstream, gateway)
+            built.keys = keys
+            yield built
     finally:
-        gateway.stop()
-        upstream.close()
+        upstream.stop()
 
 
 @pytest.fixture
 def s(site: Site) -> Site:
-    site.upstream.targets.clear()
-    site.upstream.bodies.clear()
+    site.upstream.seen.clear()
     return site
 
 
@@ -316,7 +239,7 @@ def test_a_model_name_with_a_slash_still_reaches_a_body_upstream(s: Site) -> Non
     status, answer = s.chat("meta-llama/Llama-3.1-8B")
     assert status == 200, answer
     assert s.upstream.targets == ["/v1/chat/completions"]
-    assert s.upstream.bodies[0]["model"] == "meta-llama/Llama-3.1-8B"
+    assert s.upstream.seen[0].json()["model"] == "meta-llama/Llama-3.1-8B"
 
 
 def test_an_azure_deployment_is_one_path_segment(s: Site) -> None:

@@ -9,34 +9,24 @@ nothing reaches the upstream; shared (non-recursive) `$ref`s still arrive inline
 from __future__ import annotations
 
 import json
-import socket
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway_process import GatewayProcess
-from tests.support.policy_repo import PolicyRepo, hash_of, new_secret
+from tests.support.policy_repo import new_secret
+from tests.support.raw_client import post_json
+from tests.support.schema_bomb import bomb_defs
+from tests.support.serving import one_key, serving
 
 ANSWER_WITHIN_S = 1.0
 
 
 def _bomb() -> dict[str, Any]:
-    """320 bytes: each def references the next twice and itself (3**32 nodes written out)."""
-    defs = {
-        n: {
-            "properties": {
-                "x": {"$ref": f"#/$defs/{m}"},
-                "y": {"$ref": f"#/$defs/{m}"},
-                "z": {"$ref": f"#/$defs/{n}"},
-            }
-        }
-        for n, m in (("a", "b"), ("b", "c"), ("c", "a"))
-    }
-    return {"$ref": "#/$defs/a", "$defs": defs}
+    """320 bytes (3**32 nodes written out)."""
+    return {"$ref": "#/$defs/a", "$defs": bomb_defs()}
 
 
 SHARED = {
@@ -54,52 +44,37 @@ class Site:
 
     def post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
         """POST over a raw socket; the status, the JSON answer and the seconds it took."""
-        data = json.dumps(body).encode()
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {self.key}\r\n"
-            f"x-api-key: {self.key}\r\nanthropic-version: 2023-06-01\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-            "Connection: close\r\n\r\n"
-        )
-        started = time.monotonic()
-        with socket.create_connection(("127.0.0.1", self.gateway.port), timeout=3) as sock:
-            sock.sendall(head.encode() + data)
-            answer = b""
-            while chunk := sock.recv(65536):
-                answer += chunk
-        took = time.monotonic() - started
-        head_bytes, _, payload = answer.partition(b"\r\n\r\n")
-        status = int(head_bytes.split(b" ", 2)[1])
-        return status, json.loads(payload), took
+        key = self.key.encode()
+        auth = [
+            (b"authorization", b"Bearer " + key),
+            (b"x-api-key", key),
+            (b"anthropic-version", b"2023-06-01"),
+        ]
+        reply = post_json(self.gateway.port, path, auth, body, timeout_s=3)
+        return reply.status, reply.json(), reply.elapsed_s
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     upstream = FakeUpstream().start()
-    root: Path = tmp_path_factory.mktemp("schema-bomb")
-    repo = PolicyRepo(root / "policy")
     secret = new_secret()
-    repo.write(
-        "providers.yaml",
-        f"""
-        providers:
-          gemini:
-            type: gemini
-            base_url: {upstream.url}
-            credentials: [env:FAKE_UPSTREAM_KEY]
-            max_retries: 0
-        """,
-    )
-    repo.write("routes.yaml", "routes:\n  gem:\n    targets: [gemini/up-gemini]\n")
-    repo.write("limits.yaml", "default: {}\ntiers: {}\n")
-    repo.write("keys.yaml", f"keys:\n  - id: tester\n    hash: {hash_of(secret)}\n")
-    repo.commit("a gemini route")
-    gateway = GatewayProcess(repo.path, root / "state")
     try:
-        gateway.start()
-        yield Site(upstream, gateway, secret)
+        with serving(
+            tmp_path_factory.mktemp("schema-bomb"),
+            providers=f"""
+            providers:
+              gemini:
+                type: gemini
+                base_url: {upstream.url}
+                credentials: [env:FAKE_UPSTREAM_KEY]
+                max_retries: 0
+            """,
+            routes="routes:\n  gem:\n    targets: [gemini/up-gemini]\n",
+            keys=one_key(secret),
+            kill=True,  # a frozen worker (the bug) would not stop on SIGTERM
+        ) as gateway:
+            yield Site(upstream, gateway, secret)
     finally:
-        gateway.kill()  # a frozen worker (the bug) would not stop on SIGTERM
         upstream.stop()
 
 

@@ -10,14 +10,14 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.gateway_process import GatewayProcess
 from tests.support.loop_thread import LoopThread
-from tests.support.policy_repo import PolicyRepo, hash_of, new_secret
+from tests.support.policy_repo import new_secret
+from tests.support.serving import one_key, serving
 from tests.upstream.raw_server import Exchange, Upstream, response_head
 
 TIMEOUT_S = 1.0
@@ -63,7 +63,6 @@ class Rig:
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    root: Path = tmp_path_factory.mktemp("deadlines")
     thread = LoopThread()
     upstream = Upstream(
         routes={
@@ -84,20 +83,17 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         }
         for name in ("count", "answer", "error", "stream")
     }
-    repo = PolicyRepo(root / "policy")
-    key = new_secret()
-    repo.write("providers.yaml", json.dumps({"providers": providers}))
     routes = {f"r-{name}": {"targets": [f"{name}/claude-m"]} for name in providers}
-    repo.write("routes.yaml", json.dumps({"routes": routes}))
-    repo.write("limits.yaml", "default: {}\ntiers: {}\n")
-    repo.write("keys.yaml", json.dumps({"keys": [{"id": "tester", "hash": hash_of(key)}]}))
-    repo.commit("stalling upstreams")
-    gateway = GatewayProcess(repo.path, root / "state")
+    key = new_secret()
     try:
-        gateway.start()
-        yield Rig(gateway, key)
+        with serving(
+            tmp_path_factory.mktemp("deadlines"),
+            providers=json.dumps({"providers": providers}),
+            routes=json.dumps({"routes": routes}),
+            keys=one_key(key),
+        ) as gateway:
+            yield Rig(gateway, key)
     finally:
-        gateway.stop()
         thread.run(upstream.stop())
         thread.stop()
 

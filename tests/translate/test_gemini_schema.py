@@ -16,6 +16,7 @@ from gateway.translate.gemini_schema import (
     from_gemini,
     to_gemini,
 )
+from tests.support.schema_bomb import bomb_defs
 
 PYDANTIC_STYLE = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -73,18 +74,8 @@ def test_to_gemini_removes_and_rewrites_what_gemini_rejects() -> None:
 
 
 def _bomb() -> dict[str, Any]:
-    """The 324-byte class of schema: each def references the next twice, and itself."""
-    defs = {
-        n: {
-            "properties": {
-                "x": {"$ref": f"#/$defs/{m}"},
-                "y": {"$ref": f"#/$defs/{m}"},
-                "z": {"$ref": f"#/$defs/{n}"},
-            }
-        }
-        for n, m in (("a", "b"), ("b", "c"), ("c", "a"))
-    }
-    return {"properties": {"p": {"$ref": "#/$defs/a"}}, "$defs": defs}
+    """The 324-byte class of schema, its `$ref` in a property."""
+    return {"properties": {"p": {"$ref": "#/$defs/a"}}, "$defs": bomb_defs()}
 
 
 def _timed(schema: dict[str, Any]) -> tuple[BadRequest, float]:

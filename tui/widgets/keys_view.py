@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -12,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from gateway.payloads import KeyUsage, Usage
 from policies.models import Key, Policy
 from tui import cells
 from tui.messages import EditRequested
@@ -40,7 +40,7 @@ class KeysView(Vertical):
         """False without a repository: the edit bindings are hidden."""
         self.policy: Policy | None = None
         self.policy_error: str | None = None
-        self.usage: dict[str, dict[str, Any]] = {}
+        self.usage: dict[str, KeyUsage] = {}
         self._selected: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -61,8 +61,8 @@ class KeysView(Vertical):
         self.policy, self.policy_error = policy, error
         self._draw()
 
-    def show_usage(self, usage: dict[str, Any] | None) -> None:
-        keys = (usage or {}).get("keys") or []
+    def show_usage(self, usage: Usage | None) -> None:
+        keys = (usage.get("keys") if usage else None) or []
         self.usage = {str(k.get("key_id")): k for k in keys if isinstance(k, dict)}
         self._draw()
 
@@ -105,15 +105,14 @@ class KeysView(Vertical):
         table.clear()
         for key_id in self._ids():
             key, use = self.key(key_id), self.usage.get(key_id)
-            day = (use or {}).get("tokens_per_day") or {}
             table.add_row(
                 cells.plain(key_id, 32),
                 cells.key_state(key, use, today),
                 cells.plain((key.tier or "(default)") if key else "?", 24),
                 cells.plain(cells.models_text(key.models) if key else "?", 24),
                 cells.plain(_expires(key, use), 12),
-                cells.bar(day.get("used", 0), day.get("limit"), 6) if use else Text("-"),
-                cells.plain((key.owner if key else (use or {}).get("owner")) or "-", 40),
+                _tokens_today(use),
+                cells.plain((key.owner if key else use.get("owner") if use else None) or "-", 40),
                 key=key_id,
             )
         if table.row_count:
@@ -131,7 +130,7 @@ class KeysView(Vertical):
             title.update(Text(note, style="red" if self.policy_error else "dim"))
         else:
             key = self.key(key_id)
-            owner = key.owner if key else (use or {}).get("owner")
+            owner = key.owner if key else use.get("owner") if use else None
             text = cells.plain(key_id, style="bold")
             text.append(f"  {cells.safe(owner or 'no owner')}")
             if key is not None and key.limits is not None:
@@ -140,11 +139,18 @@ class KeysView(Vertical):
                 text.append("  (no use reported: no gateway, or not applied yet)", style="dim")
             title.update(text)
         for quota in self.query(QuotaBar):
-            quota.show((use or {}).get(quota.quota_name) if use else None)
+            quota.show(use.get(quota.quota_name) if use else None)
 
 
-def _expires(key: Key | None, use: dict[str, Any] | None) -> str:
+def _tokens_today(use: KeyUsage | None) -> Text:
+    if use is None:
+        return Text("-")
+    day = use.get("tokens_per_day")
+    return cells.bar(day.get("used", 0), day.get("limit"), 6) if day else cells.bar(0, None, 6)
+
+
+def _expires(key: Key | None, use: KeyUsage | None) -> str:
     if key is not None:
         return key.expires.isoformat() if key.expires else "-"
-    value = (use or {}).get("expires")
+    value = use.get("expires") if use else None
     return str(value) if value else "-"

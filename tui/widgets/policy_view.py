@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -16,6 +15,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Markdown, Static
 
+from gateway.payloads import PolicyStatus, Status
 from tui import cells
 from tui.policy_history import HistoryEntry, commit_diff
 
@@ -35,7 +35,7 @@ class PolicyView(Vertical):
     ) -> None:
         super().__init__(id=id)
         self.repo, self.ref, self.tz = repo, ref, tz
-        self.status: dict[str, Any] | None = None
+        self.status: Status | None = None
         self.status_error: str | None = None
         self.entries: list[HistoryEntry] = []
         self.head: str | None = None
@@ -58,7 +58,7 @@ class PolicyView(Vertical):
 
     # attributes down ----------------------------------------------------------------------
 
-    def show_status(self, status: dict[str, Any] | None, error: str | None = None) -> None:
+    def show_status(self, status: Status | None, error: str | None = None) -> None:
         self.status, self.status_error = status, error
         self._draw_status()
         self._draw_history()
@@ -101,31 +101,37 @@ class PolicyView(Vertical):
 
     # drawing ------------------------------------------------------------------------------
 
+    def _policy(self) -> PolicyStatus | None:
+        return self.status.get("policy") if self.status else None
+
     def _applied(self) -> str | None:
-        policy = (self.status or {}).get("policy") or {}
-        commit = policy.get("commit")
+        policy = self._policy()
+        commit = policy.get("commit") if policy else None
         return str(commit) if commit else None
 
     def _draw_status(self) -> None:
         text = Text()
-        policy = (self.status or {}).get("policy") or {}
+        policy = self._policy()
         if self.status is None:
             note = self.status_error or "No gateway: the applied commit is unknown."
             text.append(cells.message(note), "dim")
         else:
-            state = cells.safe(policy.get("state") or "?", 40)
+            state = cells.safe((policy.get("state") if policy else None) or "?", 40)
+            applied_at = policy.get("applied_at") if policy else None
             text.append("applied ", style="bold")
             text.append(cells.short(self._applied(), 12), style="bold green")
             text.append(f"  {state}", style="green" if state == "synced" else "red")
-            if policy.get("applied_at"):
-                text.append(f"  at {cells.safe(policy['applied_at'], 40)}")
+            if applied_at:
+                text.append(f"  at {cells.safe(applied_at, 40)}")
         if self.repo is not None:
             applied = self._applied()
             marker = "  (not applied)" if applied and self.head and self.head != applied else ""
             text.append(f"\n{cells.safe(self.ref)} at {cells.short(self.head, 12)}{marker}")
-        if policy.get("rejected_commit"):
-            text.append(f"\nrejected {cells.short(policy['rejected_commit'], 12)}: ", "bold red")
-            text.append(cells.message(policy.get("error") or ""), style="red")
+        rejected = policy.get("rejected_commit") if policy else None
+        if rejected:
+            error = policy.get("error") if policy else None
+            text.append(f"\nrejected {cells.short(rejected, 12)}: ", "bold red")
+            text.append(cells.message(error or ""), style="red")
         self.query_one("#policy-status", Static).update(text)
 
     def _draw_history(self) -> None:
@@ -133,7 +139,8 @@ class PolicyView(Vertical):
         at = table.cursor_row
         table.clear()
         applied = self._applied()
-        rejected = ((self.status or {}).get("policy") or {}).get("rejected_commit")
+        policy = self._policy()
+        rejected = policy.get("rejected_commit") if policy else None
         for entry in self.entries:
             mark = Text("●", "green") if entry.commit == applied else Text(" ")
             if entry.commit == rejected:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar
 
+from gateway.payloads import Use
 from tui import cells
 
-QUOTAS = (
+QuotaName = Literal["rpm", "tpm", "tokens_per_day", "tokens_per_month"]
+QUOTAS: tuple[tuple[QuotaName, str], ...] = (
     ("rpm", "requests/min"),
     ("tpm", "tokens/min"),
     ("tokens_per_day", "tokens/day"),
@@ -22,7 +24,7 @@ QUOTAS = (
 class QuotaBar(Horizontal):
     """Shows `{"limit": N | None, "used": M}` from /admin/api/usage (None: unknown)."""
 
-    def __init__(self, name: str, label: str) -> None:
+    def __init__(self, name: QuotaName, label: str) -> None:
         super().__init__(classes="quota")
         self.quota_name = name
         self.quota_label = label
@@ -32,7 +34,7 @@ class QuotaBar(Horizontal):
         yield ProgressBar(total=1, show_eta=False, classes="quota-bar")
         yield Label("", classes="quota-numbers")
 
-    def show(self, use: dict[str, Any] | None) -> None:
+    def show(self, use: Use | None) -> None:
         bar = self.query_one(ProgressBar)
         numbers = self.query_one(".quota-numbers", Label)
         if not isinstance(use, dict):

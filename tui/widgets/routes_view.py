@@ -6,14 +6,13 @@ are cooling down comes from the gateway's status.
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Label
 
+from gateway.payloads import CredentialStatus, Status
 from policies.models import Policy, Route, WeightedTarget
 from tui import cells
 from tui.messages import EditRequested
@@ -34,7 +33,7 @@ class RoutesView(VerticalScroll):
         self.editable = editable
         """False without a repository: the edit bindings are hidden."""
         self.policy: Policy | None = None
-        self.status: dict[str, Any] | None = None
+        self.status: Status | None = None
 
     def compose(self) -> ComposeResult:
         yield Label("Routes", classes="section")
@@ -59,7 +58,7 @@ class RoutesView(VerticalScroll):
         self.query_one("#routes-note", Label).update(Text(note, style="red"))
         self._draw()
 
-    def show_status(self, status: dict[str, Any] | None) -> None:
+    def show_status(self, status: Status | None) -> None:
         self.status = status
         self._draw()
 
@@ -93,8 +92,8 @@ class RoutesView(VerticalScroll):
         return table
 
     def _draw(self) -> None:
-        policy, status = self.policy, self.status or {}
-        unavailable = status.get("unavailable_routes") or {}
+        policy, status = self.policy, self.status
+        unavailable = (status.get("unavailable_routes") if status else None) or {}
         routes = self._table("routes")
         routes.clear()
         for name, route in policy.routes.items() if policy else ():
@@ -119,13 +118,13 @@ class RoutesView(VerticalScroll):
             for name, limits in policy.limits.tiers.items():
                 limits_text = cells.limits_text(limits)
                 tiers.add_row(cells.plain(name), limits_text, str(users.get(name, 0)), key=name)
-        self._draw_providers(policy, status.get("credentials") or [])
+        self._draw_providers(policy, (status.get("credentials") if status else None) or [])
 
-    def _draw_providers(self, policy: Policy | None, states: list[dict[str, Any]]) -> None:
+    def _draw_providers(self, policy: Policy | None, states: list[CredentialStatus]) -> None:
         table = self._table("providers")
         table.clear()
         by_ref = {(s.get("provider"), s.get("credential")): s for s in states}
-        shown: set[tuple[Any, Any]] = set()
+        shown: set[tuple[str | None, str | None]] = set()
         for name, provider in policy.providers.items() if policy else ():
             refs = [str(c) for c in provider.credentials] or ["(none)"]
             for index, ref in enumerate(refs):
@@ -163,7 +162,7 @@ def _tier_users(policy: Policy) -> dict[str | None, int]:
     return users
 
 
-def _credential_state(state: dict[str, Any] | None) -> Text:
+def _credential_state(state: CredentialStatus | None) -> Text:
     if state is None:
         return Text("ok", style="green")
     kind = str(state.get("state") or "ok")
