@@ -28,8 +28,9 @@ from gateway.limits.factory import create_limiter
 from gateway.logs import configure_logging
 from gateway.metrics import GatewayMetrics, LiveSources
 from gateway.payloads import Cooldown
+from gateway.protocols import caller_protocol
 from gateway.request_body import RequestBodies, body_too_large
-from gateway.responses import error_response, protocol_of_path, request_id_of
+from gateway.responses import error_response, request_id_of
 from gateway.settings import Settings
 from gateway.state import AppContext, AppState
 from gateway.translation import SWITCH_INTERVAL_S
@@ -214,7 +215,7 @@ def _as_gateway_error(exc: Exception, request: Request) -> GatewayError:
 
 def _render_error(request: Request, exc: Exception) -> HTTPResponse:
     err = _as_gateway_error(exc, request)
-    protocol = protocol_of_path(request.path, request.headers, request.args)
+    protocol = caller_protocol(request.path, request.headers, request.args)
     state: AppState | None = getattr(request.app.ctx, "state", None)
     snapshot = state.policy.snapshot if state else None
     return error_response(

@@ -23,6 +23,8 @@ from sanic import HTTPResponse, Request
 
 from gateway.errors import BadRequest, Protocol, UpstreamFailed
 from gateway.exchange import Exchange
+from gateway.protocols import ADAPTER_OF_TYPE, ADAPTERS, PROTOCOL_OF_TYPE
+from gateway.protocols.gemini import GEMINI
 from gateway.responses import JSON
 from gateway.serve import _broke_off as broke_off
 from gateway.state import AppState
@@ -36,8 +38,8 @@ from gateway.translate.canonical import (
     ToolResultPart,
 )
 from gateway.translation import dump_body
-from gateway.upstream.endpoints import FAMILY, Op
 from gateway.upstream.transport import read_body
+from gateway.vocabulary import Op
 from policies.snapshot import ResolvedRoute, Target
 
 CHARS_PER_TOKEN = 4
@@ -62,10 +64,6 @@ def read_request(protocol: Protocol, body: dict[str, Any]) -> ChatRequest:
     return gemini_content.request_to_canonical(source)
 
 
-def _gemini_model(upstream_model: str) -> str:
-    return upstream_model if upstream_model.startswith("models/") else "models/" + upstream_model
-
-
 class _CountBodies:
     """The upstream count body per target: the client's bytes when nothing needs to change."""
 
@@ -73,7 +71,7 @@ class _CountBodies:
         self.raw, self.body, self.protocol = raw, body, protocol
 
     def __call__(self, target: Target) -> bytes:
-        family = FAMILY[target.provider.type]
+        family = PROTOCOL_OF_TYPE[target.provider.type]
         model = target.upstream_model
         if family is self.protocol is Protocol.ANTHROPIC:
             return self.raw if self.body.get("model") == model else self._with(model=model)
@@ -81,29 +79,24 @@ class _CountBodies:
             inner = self.body.get("generateContentRequest")
             if not isinstance(inner, dict):
                 return self.raw
-            return self._with(generateContentRequest={**inner, "model": _gemini_model(model)})
+            return self._with(generateContentRequest={**inner, "model": GEMINI.body_model(model)})
         request = read_request(self.protocol, self.body)
         if family is Protocol.ANTHROPIC:
             full = anthropic_messages.request_from_canonical(request, model)
             return dump_body({k: full[k] for k in _ANTHROPIC_COUNT_FIELDS if k in full})
         generate = gemini_content.request_from_canonical(request, model)
         generate.pop("generationConfig", None)
-        return dump_body({"generateContentRequest": {"model": _gemini_model(model), **generate}})
+        return dump_body(
+            {"generateContentRequest": {"model": GEMINI.body_model(model), **generate}}
+        )
 
     def _with(self, **changes: Any) -> bytes:
         return dump_body({**self.body, **changes})
 
 
-def _answer(protocol: Protocol, tokens: int) -> dict[str, Any]:
-    if protocol is Protocol.ANTHROPIC:
-        return {"input_tokens": tokens}
-    return {"totalTokens": tokens}
-
-
 def _tokens_of(family: Protocol, upstream: Any) -> int:
-    key = "input_tokens" if family is Protocol.ANTHROPIC else "totalTokens"
-    value = upstream.get(key) if isinstance(upstream, dict) else None
-    if not isinstance(value, int):
+    value = ADAPTERS[family].count_of(upstream)
+    if value is None:
         raise UpstreamFailed("The upstream's token count answer had no count in it.")
     return value
 
@@ -142,19 +135,21 @@ async def serve_count_tokens(
     headers: dict[str, str],
 ) -> HTTPResponse:
     """Stages ④ to ⑥ of a count request (see the module's docstring)."""
-    counting = tuple(t for t in route.targets if FAMILY[t.provider.type] is not Protocol.OPENAI)
+    counting = tuple(t for t in route.targets if ADAPTER_OF_TYPE[t.provider.type].can_count_tokens)
     ex.stream = False
     if not counting:
         tokens = estimate(read_request(ex.protocol, body))
         headers[COUNT_SOURCE_HEADER] = "estimate"
         return HTTPResponse(
-            orjson.dumps(_answer(ex.protocol, tokens)), headers=headers, content_type=JSON
+            orjson.dumps(ADAPTERS[ex.protocol].count_answer(tokens)),
+            headers=headers,
+            content_type=JSON,
         )
     bodies = _CountBodies(request.body, body, ex.protocol)
     countable = dataclasses.replace(route, targets=counting)
     opened = await state.dispatcher.open(countable, Op.COUNT_TOKENS, False, bodies)
     ex.provider, ex.target = opened.target.provider_name, opened.target.label
-    family = FAMILY[opened.target.provider.type]
+    family = PROTOCOL_OF_TYPE[opened.target.provider.type]
     try:  # by the attempt's deadline: an upstream that stalls after its headers is cut off
         content = await read_body(opened.response, opened.deadline)
     except (httpx.HTTPError, TimeoutError) as exc:
@@ -171,5 +166,5 @@ async def serve_count_tokens(
             raise UpstreamFailed(
                 f"The upstream for '{route.model}' sent a non-JSON answer."
             ) from None
-        content = orjson.dumps(_answer(ex.protocol, _tokens_of(family, parsed)))
+        content = orjson.dumps(ADAPTERS[ex.protocol].count_answer(_tokens_of(family, parsed)))
     return HTTPResponse(content, status=ex.status, headers=headers, content_type=JSON)

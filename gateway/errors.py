@@ -14,46 +14,16 @@
     ├── UpstreamFailed (502)          after retries and failover
     └── Unavailable (503)             every credential cooling down
 
+Each protocol's shape (and its error types per status) is in its adapter, gateway.protocols.
 Messages are written for the caller: they say what to do next and never carry upstream
 URLs, credentials or key hashes.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any, ClassVar
 
-
-class Protocol(StrEnum):
-    """The wire protocol a client speaks (decides the error shape)."""
-
-    OPENAI = "openai"
-    ANTHROPIC = "anthropic"
-    GEMINI = "gemini"
-
-
-# status -> (OpenAI error type, Anthropic error type, Gemini status)
-_SHAPES: dict[int, tuple[str, str, str]] = {
-    400: ("invalid_request_error", "invalid_request_error", "INVALID_ARGUMENT"),
-    401: ("invalid_request_error", "authentication_error", "UNAUTHENTICATED"),
-    403: ("permission_error", "permission_error", "PERMISSION_DENIED"),
-    404: ("invalid_request_error", "not_found_error", "NOT_FOUND"),
-    408: ("timeout_error", "timeout_error", "DEADLINE_EXCEEDED"),
-    409: ("invalid_request_error", "invalid_request_error", "ABORTED"),
-    413: ("invalid_request_error", "request_too_large", "INVALID_ARGUMENT"),
-    422: ("invalid_request_error", "invalid_request_error", "INVALID_ARGUMENT"),
-    429: ("rate_limit_error", "rate_limit_error", "RESOURCE_EXHAUSTED"),
-    500: ("server_error", "api_error", "INTERNAL"),
-    502: ("upstream_error", "api_error", "UNAVAILABLE"),
-    503: ("service_unavailable", "overloaded_error", "UNAVAILABLE"),
-    504: ("timeout_error", "timeout_error", "DEADLINE_EXCEEDED"),
-}
-
-
-def error_shape(status: int) -> tuple[str, str, str]:
-    if status in _SHAPES:
-        return _SHAPES[status]
-    return _SHAPES[400] if 400 <= status < 500 else _SHAPES[500]
+from gateway.vocabulary import Protocol as Protocol  # re-exported: the old import path
 
 
 class GatewayError(Exception):
@@ -78,28 +48,14 @@ class GatewayError(Exception):
         self.headers: dict[str, str] = headers or {}
         self.param = param
         self.status_code = status or self.status
-        self._openai_type = openai_type
+        self.openai_type = openai_type
+        """OpenAI's error type when the status alone does not tell it (insufficient_quota)."""
 
     def body(self, protocol: Protocol) -> dict[str, Any]:
-        openai_type, anthropic_type, gemini_status = error_shape(self.status_code)
-        if protocol is Protocol.ANTHROPIC:
-            return {"type": "error", "error": {"type": anthropic_type, "message": self.message}}
-        if protocol is Protocol.GEMINI:
-            return {
-                "error": {
-                    "code": self.status_code,
-                    "message": self.message,
-                    "status": gemini_status,
-                }
-            }
-        return {
-            "error": {
-                "message": self.message,
-                "type": self._openai_type or openai_type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
+        """This error in `protocol`'s shape (each adapter knows its own)."""
+        from gateway.protocols import ADAPTERS  # the adapters import this module
+
+        return ADAPTERS[protocol].error_body(self)
 
 
 class BadRequest(GatewayError):

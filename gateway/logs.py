@@ -76,6 +76,7 @@ ACCESS_BATCH = "access_batch"
 CONTINUATION = "    "
 """The indent of a text record's further lines (a message's, a traceback's)."""
 _NEEDS_QUOTES = re.compile(r'[\s"=\\]')
+_PLAIN_TYPES = (int, float, bool)
 
 
 def _safe_text(value: str | None) -> str | None:
@@ -97,6 +98,8 @@ def one_line(value: object) -> str:
     bare when it is one printable word, else double-quoted with its quotes, backslashes and
     unprintable characters escaped, so it cannot end the line, pass for another field or
     reach a terminal as a control sequence."""
+    if value is None or type(value) in _PLAIN_TYPES:  # most access fields: nothing to check
+        return str(value)
     text = str(value)
     if text and text.isprintable() and not _NEEDS_QUOTES.search(text):
         return text

@@ -10,24 +10,23 @@ from __future__ import annotations
 
 import orjson
 
-from gateway.errors import Protocol
-from gateway.usage.tokens import Usage, read_usage
+from gateway.errors import Protocol, UpstreamFailed
+from gateway.protocols import ADAPTERS
+from gateway.usage.tokens import Usage
+from gateway.vocabulary import Op
 
 _USAGE_MARK = b'"usage'  # "usage" (OpenAI, Anthropic) and "usageMetadata" (Gemini)
-_END_MARK = {  # the event that closes a complete answer, after its final usage
-    Protocol.OPENAI: b"data: [DONE]",
-    Protocol.ANTHROPIC: b"message_stop",
-    Protocol.GEMINI: b'"finishReason"',
-}
-_RESPONSES_END = (b'response.completed"', b'response.incomplete"', b'response.failed"')
-"""The Responses API's last events (no `[DONE]` follows them); the quote right after the
-name keeps an escaped mention inside generated text (`...completed\\"`) from matching."""
 
 
-def _complete_end(data: bytes) -> int:
-    """Index just past the last complete SSE event in `data`, or 0 if none is complete."""
-    lf = data.rfind(b"\n\n")
-    crlf = data.rfind(b"\r\n\r\n")
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+"""The longest event relayed: an upstream must not make a worker hold an endless one."""
+
+
+def _complete_end(data: bytes | bytearray, start: int = 0) -> int:
+    """Index just past the last complete SSE event in `data` (ending at or after `start`),
+    or 0 if none is complete."""
+    lf = data.rfind(b"\n\n", start)
+    crlf = data.rfind(b"\r\n\r\n", start)
     return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
 
 
@@ -45,18 +44,34 @@ class PassthroughStream:
         """The answer's closing event was seen (its usage is final)."""
         self.events = 0
         """Complete events relayed: a floor for the tokens of an answer cut short."""
-        self._end_marks = _RESPONSES_END if responses else (_END_MARK[family],)
-        self._pending = b""
+        adapter = ADAPTERS[family]  # the end marks and usage reader of its protocol
+        self._end_marks = adapter.end_marks(Op.RESPONSES if responses else Op.CHAT)
+        self._read_usage_of = adapter.read_usage
+        self._pending = bytearray()
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes to forward now: every event completed by this chunk."""
-        data = self._pending + chunk if self._pending else chunk
-        end = _complete_end(data)
+        data: bytes | bytearray = chunk
+        seam = 0
+        if self._pending:
+            # Only the new bytes, and the 3 before them, can end an event: an event that
+            # comes in many chunks costs time linear in its length, not quadratic.
+            seam = max(len(self._pending) - 3, 0)
+            self._pending += chunk
+            data = self._pending
+        end = _complete_end(data, seam)
         if end == 0:
-            self._pending = data
+            if data is chunk:
+                self._pending += chunk
+            if len(self._pending) > MAX_EVENT_BYTES:
+                raise UpstreamFailed(
+                    f"The upstream sent a stream event longer than {MAX_EVENT_BYTES >> 20} MiB, "
+                    "which the gateway does not relay; the answer is incomplete. Retry, and "
+                    "tell the gateway's operators if it persists."
+                )
             return b""
-        self._pending = data[end:]
-        ready = data[:end]
+        ready = bytes(data[:end])
+        self._pending = bytearray(data[end:])
         self.events += ready.count(b"\n\n")
         if _USAGE_MARK in ready:
             ready = self._read_usage(ready)
@@ -66,7 +81,7 @@ class PassthroughStream:
 
     def finish(self) -> bytes:
         """Whatever is left when the upstream closed (a final event without blank line)."""
-        rest, self._pending = self._pending, b""
+        rest, self._pending = bytes(self._pending), bytearray()
         if rest and _USAGE_MARK in rest:
             rest = self._read_usage(rest)
         return rest
@@ -82,7 +97,7 @@ class PassthroughStream:
                     parsed = orjson.loads(_event_data(event))
                 except orjson.JSONDecodeError:
                     parsed = None
-                read_usage(self.family, parsed, self.usage)
+                self._read_usage_of(parsed, self.usage)
                 if self._is_hidden_usage_chunk(parsed):
                     dropped = True
                     continue

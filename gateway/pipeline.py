@@ -24,7 +24,8 @@ from gateway.model_names import check_model_name
 from gateway.responses import base_headers, error_response, request_id_of
 from gateway.serve import Serve, serve_call
 from gateway.state import AppState
-from gateway.upstream.endpoints import Op, routable
+from gateway.upstream.endpoints import routable
+from gateway.vocabulary import Op
 
 ModelOf = Callable[[dict[str, Any]], str]
 

@@ -75,17 +75,3 @@ def error_response(
     headers = dict(extra) if extra else {}
     headers.update(err.headers)
     return json_response(err.body(protocol), request_id, commit, err.status_code, headers)
-
-
-def protocol_of_path(path: str, headers: Any, args: Any) -> Protocol:
-    """Which protocol's error shape fits a path (for errors raised before a handler ran)."""
-    if path.startswith("/v1/messages"):
-        return Protocol.ANTHROPIC
-    if path.startswith("/v1beta/") or ":" in path.rsplit("/", 1)[-1]:
-        return Protocol.GEMINI
-    if path.startswith("/v1/models"):
-        if headers.get("x-goog-api-key") or args.get("key"):
-            return Protocol.GEMINI
-        if headers.get("anthropic-version"):
-            return Protocol.ANTHROPIC
-    return Protocol.OPENAI

@@ -17,15 +17,16 @@ from gateway.exchange import Exchange
 from gateway.forwarded_headers import forwarded_headers
 from gateway.json_array_stream import JSON_ARRAY_CONTENT_TYPE, JsonArrayFraming
 from gateway.passthrough import PassthroughStream
+from gateway.protocols import ADAPTERS, PROTOCOL_OF_TYPE
 from gateway.responses import JSON
 from gateway.state import AppState
-from gateway.streaming import stream_error_event
 from gateway.translation import LARGE_BODY_BYTES, TranslatedAhead, Translation, dump_body
 from gateway.upstream.dispatch import Opened
-from gateway.upstream.endpoints import FAMILY, Op, upstream_op
+from gateway.upstream.endpoints import upstream_op
 from gateway.upstream.transport import read_body
-from gateway.usage.tokens import LARGE_ANSWER, read_usage, usage_by_search
+from gateway.usage.tokens import LARGE_ANSWER, usage_by_search
 from gateway.usage_estimates import estimate_unreported
+from gateway.vocabulary import Op
 from policies.snapshot import ResolvedRoute, Target
 
 log = logging.getLogger("modelgate.serve")
@@ -70,7 +71,9 @@ class _Bodies:
         """A large body is translated off the loop, for every target that needs it."""
         if len(self.raw) > LARGE_BODY_BYTES:
             wanted = {
-                (FAMILY[t.provider.type], t.upstream_model) for t in targets if self._translates(t)
+                (PROTOCOL_OF_TYPE[t.provider.type], t.upstream_model)
+                for t in targets
+                if self._translates(t)
             }
             if wanted:
                 await self.ahead.translate(
@@ -78,7 +81,7 @@ class _Bodies:
                 )
 
     def _translates(self, target: Target) -> bool:
-        family = FAMILY[target.provider.type]
+        family = PROTOCOL_OF_TYPE[target.provider.type]
         return (
             family is not self.protocol
             # Responses to a type without them go as its chat call (see upstream_op).
@@ -89,7 +92,7 @@ class _Bodies:
         )
 
     def __call__(self, target: Target) -> bytes:
-        family = FAMILY[target.provider.type]
+        family = PROTOCOL_OF_TYPE[target.provider.type]
         if self._translates(target):
             self.hide_usage_chunk = False
             self.translation = Translation.start(
@@ -142,7 +145,8 @@ async def serve_call(
     )
     ex.provider, ex.target = opened.target.provider_name, opened.target.label
     upstream = opened.response
-    family = FAMILY[opened.target.provider.type]
+    family = PROTOCOL_OF_TYPE[opened.target.provider.type]
+    adapter = ADAPTERS[family]
     translation = bodies.translation
     if translation is not None and translation.dropped:
         headers[DROPPED_HEADER] = ", ".join(sorted(translation.dropped))
@@ -158,7 +162,7 @@ async def serve_call(
         # A large pass-through answer is searched for its usage, not parsed: the rest only
         # needs the answer itself when it is translated (then `found` is all of it).
         found = (
-            usage_by_search(family, content)
+            usage_by_search(adapter.usage_key, content)
             if translation is None and len(content) > LARGE_ANSWER
             else None
         )
@@ -169,7 +173,7 @@ async def serve_call(
                 raise UpstreamFailed(
                     f"The upstream for '{route.model}' sent a non-JSON answer."
                 ) from None
-        read_usage(family, found, ex.usage)
+        adapter.read_usage(found, ex.usage)
         if ex.usage.total == 0:  # reported none: quotas count an estimate, never nothing
             estimate_unreported(ex.usage, op, ex.protocol, body, request.body, content)
         ex.status = upstream.status_code
@@ -318,7 +322,7 @@ async def _settle(ex: Exchange) -> None:
 
 
 def _error_bytes(client: _ClientStream | None, protocol: Protocol, err: GatewayError) -> bytes:
-    event = stream_error_event(protocol, err)
+    event = ADAPTERS[protocol].stream_error_event(err)
     return event if client is None else client.error(event)
 
 

@@ -15,10 +15,11 @@ from typing import Any
 import orjson
 
 from gateway.errors import BadRequest, GatewayError, Protocol, UnsupportedFeature, UpstreamFailed
+from gateway.protocols.gemini import GEMINI
 from gateway.translate import CONVERTERS, Converter, StreamTranslator, embeddings, policy
 from gateway.translate.openai_responses_tools import tool_names
 from gateway.translate.tool_names import ToolNames
-from gateway.upstream.endpoints import Op
+from gateway.vocabulary import Op
 
 LARGE_BODY_BYTES = 16 * 1024
 """Client bodies above this size are translated on a worker thread (`TranslatedAhead`).
@@ -216,7 +217,7 @@ def gemini_batch_request(body: dict[str, Any], upstream_model: str) -> dict[str,
 
     Each batch entry names its model, which must be the upstream's, not the client's.
     """
-    model = upstream_model if upstream_model.startswith("models/") else "models/" + upstream_model
+    model = GEMINI.body_model(upstream_model)
     if "requests" not in body:
         return {"requests": [{**body, "model": model}]}
     requests = body["requests"]

@@ -14,8 +14,8 @@ from typing import Any
 
 from gateway.errors import GatewayError, Protocol
 from gateway.translate.embeddings import estimate_tokens, gemini_request_inputs, openai_inputs
-from gateway.upstream.endpoints import Op
 from gateway.usage.tokens import Usage
+from gateway.vocabulary import Op
 
 
 def estimate_unreported(

@@ -7,7 +7,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from gateway.count_tokens import serve_count_tokens
 from gateway.errors import Protocol
 from gateway.pipeline import Endpoint, run
-from gateway.upstream.endpoints import Op
+from gateway.vocabulary import Op
 
 # Generation routes stream their bodies: the pipeline reads one only after its key passed.
 bp = Blueprint("anthropic")

@@ -20,7 +20,7 @@ from gateway.pipeline import Endpoint, run
 from gateway.responses import error_response, request_id_of
 from gateway.serve import serve_json_array_stream
 from gateway.state import AppState
-from gateway.upstream.endpoints import Op
+from gateway.vocabulary import Op
 
 bp = Blueprint("gemini")
 

@@ -11,40 +11,18 @@ and says why. A route whose credentials are only cooling down stays listed.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sanic import HTTPResponse, Request
 
-from gateway.api.anthropic_models import model_info, model_page
 from gateway.auth import authenticate, presented_key
 from gateway.errors import GatewayError, NotFound, Protocol
 from gateway.model_names import check_model_name
 from gateway.pipeline import NotReady
+from gateway.protocols import ADAPTERS, model_list_caller
+from gateway.protocols.gemini import MODELS
 from gateway.responses import error_response, json_response, request_id_of
 from gateway.state import AppState
 from gateway.upstream.availability import route_unusable
 from policies.snapshot import Principal, Snapshot
-
-
-def _protocol_of(request: Request) -> Protocol:
-    if request.headers.get("x-goog-api-key") or request.args.get("key"):
-        return Protocol.GEMINI
-    if request.headers.get("anthropic-version"):
-        return Protocol.ANTHROPIC
-    return Protocol.OPENAI
-
-
-def _openai_model(name: str) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": 0, "owned_by": "modelgate"}
-
-
-def _gemini_model(name: str) -> dict[str, Any]:
-    return {
-        "name": f"models/{name}",
-        "baseModelId": name,
-        "displayName": name,
-        "supportedGenerationMethods": ["generateContent", "countTokens", "embedContent"],
-    }
 
 
 def _principal(request: Request) -> tuple[Snapshot, Principal]:
@@ -57,7 +35,8 @@ def _principal(request: Request) -> tuple[Snapshot, Principal]:
 
 
 def list_models(request: Request, protocol: Protocol | None = None) -> HTTPResponse:
-    protocol = protocol or _protocol_of(request)
+    protocol = protocol or model_list_caller(request.headers, request.args)
+    adapter = ADAPTERS[protocol]
     rid = request_id_of(request)
     snapshot = request.app.ctx.state.policy.snapshot
     commit = snapshot.commit if snapshot else None
@@ -69,19 +48,15 @@ def list_models(request: Request, protocol: Protocol | None = None) -> HTTPRespo
             for name in snapshot.route_names_for(principal)
             if route_unusable(snapshot, snapshot.exact_routes[name], pools) is None
         ]
-        if protocol is Protocol.ANTHROPIC:
-            return json_response(model_page(names, request.args), rid, commit)
+        page = adapter.model_list(names, request.args)  # Anthropic's refuses odd paging
     except GatewayError as err:
         return error_response(err, protocol, rid, commit)
-    if protocol is Protocol.GEMINI:
-        return json_response({"models": [_gemini_model(n) for n in names]}, rid, commit)
-    data = {"object": "list", "data": [_openai_model(n) for n in names]}
-    return json_response(data, rid, commit)
+    return json_response(page, rid, commit)
 
 
 def show_model(request: Request, model_id: str, protocol: Protocol | None = None) -> HTTPResponse:
-    protocol = protocol or _protocol_of(request)
-    model_id = model_id.removeprefix("models/")
+    protocol = protocol or model_list_caller(request.headers, request.args)
+    model_id = model_id.removeprefix(MODELS)
     rid = request_id_of(request)
     snapshot = request.app.ctx.state.policy.snapshot
     commit = snapshot.commit if snapshot else None
@@ -97,8 +72,4 @@ def show_model(request: Request, model_id: str, protocol: Protocol | None = None
             raise NotFound(f"The model '{model_id}' does not exist or your key may not use it.")
     except GatewayError as err:
         return error_response(err, protocol, rid, commit)
-    if protocol is Protocol.GEMINI:
-        return json_response(_gemini_model(model_id), rid, commit)
-    if protocol is Protocol.ANTHROPIC:
-        return json_response(model_info(model_id), rid, commit)
-    return json_response(_openai_model(model_id), rid, commit)
+    return json_response(ADAPTERS[protocol].model_entry(model_id), rid, commit)

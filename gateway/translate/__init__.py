@@ -1,6 +1,7 @@
 """Protocol translation: client format -> canonical -> provider format, and back.
 
-``CONVERTERS`` maps a protocol name to its converter module (see ``Converter``).
+``CONVERTERS`` maps a protocol name to its converter module (see ``Converter``); which
+protocol a provider type speaks is its adapter's knowledge (gateway.protocols).
 ``StreamTranslator`` chains SSE parsing, the provider's decoder and the client's encoder
 for one streamed answer.
 """
@@ -33,11 +34,8 @@ from gateway.upstream.upstream_errors import client_message
 
 __all__ = [
     "CONVERTERS",
-    "PROVIDER_PROTOCOLS",
     "Converter",
     "StreamTranslator",
-    "needs_translation",
-    "protocol_of",
 ]
 
 
@@ -72,27 +70,6 @@ CONVERTERS: Mapping[str, Converter] = MappingProxyType(
     }
 )
 
-PROVIDER_PROTOCOLS: Mapping[str, str] = MappingProxyType(
-    {
-        "openai": "openai",
-        "azure-openai": "openai",
-        "openai-compatible": "openai",
-        "anthropic": "anthropic",
-        "gemini": "gemini",
-        "openai_responses": "openai_responses",
-    }
-)
-
-
-def protocol_of(name: str) -> str:
-    """The wire protocol of a client protocol or a provider type."""
-    return PROVIDER_PROTOCOLS[name]
-
-
-def needs_translation(client: str, provider: str) -> bool:
-    """False when the provider speaks the client's protocol (bytes pass through)."""
-    return protocol_of(client) != protocol_of(provider)
-
 
 class StreamTranslator:
     """Provider SSE bytes in, client SSE bytes out, each event as soon as it is complete."""
@@ -110,8 +87,8 @@ class StreamTranslator:
         self._names = names
         """The client's tool names, when the provider got others."""
         self._parser = SSEParser()
-        self._decoder = CONVERTERS[protocol_of(provider)].StreamDecoder()
-        self._encoder = CONVERTERS[protocol_of(client)].StreamEncoder(client_model, include_usage)
+        self._decoder = CONVERTERS[provider].StreamDecoder()
+        self._encoder = CONVERTERS[client].StreamEncoder(client_model, include_usage)
         self.usage: Usage | None = None
         """The upstream's reported usage, once seen."""
         self.finish_reason: FinishReason | None = None

@@ -25,6 +25,7 @@ from gateway.translate.canonical import (
     ToolCallArgsDelta,
     ToolCallStart,
     Usage,
+    count,
 )
 from gateway.translate.wire import new_id
 
@@ -52,10 +53,10 @@ def stop_reason(reason: FinishReason, stop_sequence: str | None) -> str:
 
 
 def usage_to_canonical(u: dict[str, Any]) -> Usage:
-    cache_read = u.get("cache_read_input_tokens") or 0
-    cache_write = u.get("cache_creation_input_tokens") or 0
-    prompt = (u.get("input_tokens") or 0) + cache_read + cache_write
-    completion = u.get("output_tokens") or 0
+    cache_read = count(u.get("cache_read_input_tokens"))
+    cache_write = count(u.get("cache_creation_input_tokens"))
+    prompt = count(u.get("input_tokens")) + cache_read + cache_write
+    completion = count(u.get("output_tokens"))
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,

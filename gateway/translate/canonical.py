@@ -166,6 +166,18 @@ class Usage:
     """Reasoning tokens (included in ``completion_tokens``)."""
 
 
+def count(value: object) -> int:
+    """A reported token count: 0 when it is missing, negative or not a whole number (an
+    upstream's odd figure must neither break a reader nor lower a bill)."""
+    return value if isinstance(value, int) and value > 0 else 0
+
+
+def counts(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    """A nested object of counts (`prompt_tokens_details`...), empty when absent or odd."""
+    found = raw.get(key)
+    return found if isinstance(found, dict) else {}
+
+
 @dataclass(slots=True)
 class ChatResponse:
     id: str

@@ -12,6 +12,7 @@ import base64
 import struct
 from typing import Any
 
+from gateway.protocols.gemini import GEMINI
 from gateway.translate.wire import as_dict, as_list, bad, not_translatable, unsupported
 
 
@@ -32,7 +33,7 @@ def openai_inputs(body: dict[str, Any]) -> list[str]:
 
 def openai_request_to_gemini(body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
     """An OpenAI embeddings body as a ``batchEmbedContents`` body."""
-    model = upstream_model if upstream_model.startswith("models/") else "models/" + upstream_model
+    model = GEMINI.body_model(upstream_model)
     requests = []
     for text in openai_inputs(body):
         request: dict[str, Any] = {"model": model, "content": {"parts": [{"text": text}]}}

@@ -23,6 +23,7 @@ from gateway.translate.canonical import (
     ToolCallArgsDelta,
     ToolCallStart,
     Usage,
+    count,
 )
 from gateway.translate.wire import is_base64, loose_arguments, new_id
 
@@ -53,14 +54,16 @@ def finish_from_gemini(reason: str, has_calls: bool) -> FinishReason:
 
 
 def usage_to_canonical(u: dict[str, Any]) -> Usage:
-    prompt = (u.get("promptTokenCount") or 0) + (u.get("toolUsePromptTokenCount") or 0)
-    thoughts = u.get("thoughtsTokenCount") or 0
-    completion = (u.get("candidatesTokenCount") or 0) + thoughts
+    # Tool-use prompt tokens (what the model read from its own tools' results) are
+    # prompt tokens the upstream bills: they count for the client and for quotas alike.
+    prompt = count(u.get("promptTokenCount")) + count(u.get("toolUsePromptTokenCount"))
+    thoughts = count(u.get("thoughtsTokenCount"))
+    completion = count(u.get("candidatesTokenCount")) + thoughts
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
-        total_tokens=u.get("totalTokenCount") or prompt + completion,
-        cached_prompt_tokens=u.get("cachedContentTokenCount") or 0,
+        total_tokens=count(u.get("totalTokenCount")) or prompt + completion,
+        cached_prompt_tokens=count(u.get("cachedContentTokenCount")),
         reasoning_tokens=thoughts,
     )
 

@@ -26,6 +26,8 @@ from gateway.translate.canonical import (
     ToolCallArgsDelta,
     ToolCallStart,
     Usage,
+    count,
+    counts,
 )
 from gateway.translate.wire import new_id, now
 
@@ -33,16 +35,16 @@ INCOMPLETE = "The upstream stream ended before the answer was complete; retry th
 
 
 def usage_to_canonical(u: dict[str, Any]) -> Usage:
-    prompt = u.get("input_tokens") or 0
-    completion = u.get("output_tokens") or 0
-    details = u.get("input_tokens_details") or {}
+    prompt = count(u.get("input_tokens"))
+    completion = count(u.get("output_tokens"))
+    details = counts(u, "input_tokens_details")
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
-        total_tokens=u.get("total_tokens") or prompt + completion,
-        cached_prompt_tokens=details.get("cached_tokens") or 0,
-        cache_write_tokens=details.get("cache_write_tokens") or 0,
-        reasoning_tokens=(u.get("output_tokens_details") or {}).get("reasoning_tokens") or 0,
+        total_tokens=count(u.get("total_tokens")) or prompt + completion,
+        cached_prompt_tokens=count(details.get("cached_tokens")),
+        cache_write_tokens=count(details.get("cache_write_tokens")),
+        reasoning_tokens=count(counts(u, "output_tokens_details").get("reasoning_tokens")),
     )
 
 

@@ -40,7 +40,8 @@ from gateway.errors import (
     UpstreamClientError,
     UpstreamFailed,
 )
-from gateway.upstream.endpoints import FAMILY, Op, auth_headers, upstream_op, upstream_url
+from gateway.protocols import PROTOCOL_OF_TYPE
+from gateway.upstream.endpoints import auth_headers, upstream_op, upstream_url
 from gateway.upstream.http1_head import UnsafeRequestHead
 from gateway.upstream.strategy import RouteCursors
 from gateway.upstream.upstream_errors import (
@@ -53,6 +54,7 @@ from gateway.upstream.upstream_errors import (
     upstream_error_message,
     verdict,
 )
+from gateway.vocabulary import Op
 from policies.models import Provider
 from policies.snapshot import ResolvedRoute, Target
 
@@ -143,7 +145,11 @@ class Dispatcher:
                 outcome.expired = True
             if outcome.expired:
                 break
-            extra = forward[1] if forward and FAMILY[target.provider.type] is forward[0] else None
+            extra = (
+                forward[1]
+                if forward and PROTOCOL_OF_TYPE[target.provider.type] is forward[0]
+                else None
+            )
             opened = await self._try_target(target, op, stream, body_for, outcome, extra)
             if opened is not None:
                 return opened

@@ -8,12 +8,13 @@ from typing import Any
 import orjson
 
 from gateway.errors import Protocol
-from gateway.usage.tokens import Usage, read_usage, usage_by_search
+from gateway.protocols import ADAPTERS
+from gateway.usage.tokens import Usage, usage_by_search
 
 
 def usage_of(family: Protocol, data: Any) -> Usage:
     usage = Usage()
-    read_usage(family, data, usage)
+    ADAPTERS[family].read_usage(data, usage)
     return usage
 
 
@@ -57,7 +58,7 @@ def test_a_large_answer_reads_as_the_full_parse_would() -> None:
     ]
     for family, answer in answers:
         content = orjson.dumps(answer, option=orjson.OPT_INDENT_2)  # spaces around colons too
-        found = usage_by_search(family, content)
+        found = usage_by_search(ADAPTERS[family].usage_key, content)
         assert found is not None
         assert usage_of(family, found) == usage_of(family, orjson.loads(content))
         assert usage_of(family, found).total > 0
@@ -65,11 +66,11 @@ def test_a_large_answer_reads_as_the_full_parse_would() -> None:
 
 def test_an_answer_naming_no_usage_needs_no_parse() -> None:
     content = orjson.dumps({"embeddings": [{"values": [0.5] * 20000}]})  # Gemini's batch answer
-    assert usage_by_search(Protocol.GEMINI, content) == {}
-    assert usage_by_search(Protocol.OPENAI, content) == {}
+    assert usage_by_search(ADAPTERS[Protocol.GEMINI].usage_key, content) == {}
+    assert usage_by_search("usage", content) == {}
 
 
 def test_what_the_search_cannot_read_falls_back_to_a_parse() -> None:
-    assert usage_by_search(Protocol.OPENAI, b'{"a": 1, "usage": null}') is None
-    assert usage_by_search(Protocol.OPENAI, b'{"usage": {"prompt_tokens": 1') is None  # cut short
-    assert usage_by_search(Protocol.OPENAI, b'{"usage": {' + b'"k": 1, ' * 1000 + b"}}") is None
+    assert usage_by_search("usage", b'{"a": 1, "usage": null}') is None
+    assert usage_by_search("usage", b'{"usage": {"prompt_tokens": 1') is None  # cut short
+    assert usage_by_search("usage", b'{"usage": {' + b'"k": 1, ' * 1000 + b"}}") is None

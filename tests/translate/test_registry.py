@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.translate import CONVERTERS, StreamTranslator, needs_translation, protocol_of
+from gateway.translate import CONVERTERS, StreamTranslator
 from gateway.translate.sse import SSEParser
 from tests.translate.fixtures import STREAMS, load_bytes
 
@@ -26,29 +26,6 @@ def test_registry_has_every_protocol_with_the_whole_interface() -> None:
             assert callable(getattr(module, name))
     with pytest.raises(TypeError):
         CONVERTERS["x"] = CONVERTERS["openai"]  # type: ignore[index]
-
-
-@pytest.mark.parametrize(
-    ("client", "provider", "expected"),
-    [
-        ("openai", "openai", False),
-        ("openai", "azure-openai", False),
-        ("openai", "openai-compatible", False),
-        ("openai", "anthropic", True),
-        ("anthropic", "anthropic", False),
-        ("anthropic", "gemini", True),
-        ("gemini", "gemini", False),
-        ("gemini", "openai-compatible", True),
-        ("openai_responses", "openai", True),
-    ],
-)
-def test_needs_translation(client: str, provider: str, expected: bool) -> None:
-    assert needs_translation(client, provider) is expected
-
-
-def test_protocol_of_unknown_name_fails_loudly() -> None:
-    with pytest.raises(KeyError):
-        protocol_of("bedrock")
 
 
 def _first_text(protocol: str) -> str:
