@@ -72,7 +72,11 @@ def create_app(
     app: AppType = Sanic(name, ctx=AppContext(), configure_logging=False)
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.RESPONSE_TIMEOUT = STREAM_RESPONSE_TIMEOUT_S
-    app.config.REQUEST_TIMEOUT = math.ceil(settings.body_timeout_s)  # idle, as a head arrives
+    # A head's time; a connection's first head is due that long after the accept (front_door).
+    app.config.REQUEST_TIMEOUT = math.ceil(settings.body_timeout_s)
+    # Above the 60 s idle timeout of common proxies and load balancers (nginx, AWS ALB), so
+    # they never send on a connection the gateway is closing. Lower would not bound idle
+    # connections better: a client keeps one open with a cheap request per timeout.
     app.config.KEEP_ALIVE_TIMEOUT = 75
     app.config.NOISY_EXCEPTIONS = False
     app.config.ACCESS_LOG = False

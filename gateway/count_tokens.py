@@ -147,7 +147,7 @@ async def serve_count_tokens(
         )
     bodies = _CountBodies(request.body, body, ex.protocol)
     countable = dataclasses.replace(route, targets=counting)
-    opened = await state.dispatcher.open(countable, Op.COUNT_TOKENS, False, bodies)
+    opened = await state.dispatcher.open(countable, Op.COUNT_TOKENS, False, bodies, ex.forwarded)
     ex.provider, ex.target = opened.target.provider_name, opened.target.label
     family = PROTOCOL_OF_TYPE[opened.target.provider.type]
     try:  # by the attempt's deadline: an upstream that stalls after its headers is cut off

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from gateway.errors import Protocol
 from gateway.payloads import RequestEvent
+from gateway.upstream.dispatch import ForwardHeaders
 from gateway.usage.tokens import Usage
 
 
@@ -31,6 +32,8 @@ class Exchange:
     settle: Callable[[], Awaitable[None]] | None = None
     """Counts the usage against the key's limits; a stream calls it before its last event,
     so the next request of the key is admitted against it."""
+    forwarded: ForwardHeaders | None = None
+    """The client headers that go upstream, checked before admission (forwarded_headers.py)."""
 
     async def settle_now(self) -> None:
         if self.settle is not None:

@@ -198,7 +198,7 @@ class TextFormatter(logging.Formatter):
     @staticmethod
     def _access_line(logger: str, event: RequestEvent) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event["ts"]))
-        extra = " ".join(f"{k}={one_line(v)}" for k, v in access_fields(event).items())
+        extra = " ".join([f"{k}={one_line(v)}" for k, v in access_fields(event).items()])
         return f"{stamp} INFO    {logger}: request finished [{extra}]"
 
 

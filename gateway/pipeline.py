@@ -18,6 +18,7 @@ from sanic import HTTPResponse, Request
 from gateway.auth import authenticate, presented_key
 from gateway.errors import BadRequest, Forbidden, GatewayError, MalformedJSON, NotFound, Protocol
 from gateway.exchange import Exchange
+from gateway.forwarded_headers import forwarded_headers
 from gateway.front_door import close_after_answer
 from gateway.limits import Admission, Limiter
 from gateway.model_names import check_model_name
@@ -107,6 +108,8 @@ async def run(
             raise NotReady()
         principal = authenticate(snapshot, presented_key(request.headers, request.args.get("key")))
         ex.key_id = principal.key_id
+        # A refused header costs no body read and no admission (it counts toward no limit).
+        ex.forwarded = forwarded_headers(request.headers, endpoint.protocol)
         held = await state.bodies.read(request)  # only now: a refused key costs no body read
         body = parse_body(request.body)
         model = path_model if path_model is not None else _model_field(body)

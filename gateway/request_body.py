@@ -16,7 +16,7 @@ from sanic import Request
 from sanic.exceptions import PayloadTooLarge
 
 from gateway.errors import BodyTooLarge, GatewayError
-from gateway.front_door import body_has_arrived, limit_body
+from gateway.front_door import limit_body, take_arrived_body
 
 RETRY_AFTER_S = 1
 
@@ -60,10 +60,10 @@ class RequestBodies:
         # A chunked body's size is known only at its end: it holds the most a body may.
         chunked = headers.get("transfer-encoding", "").lower() == "chunked"
         held = self._hold(self.max_bytes if chunked else int(headers.get("content-length", 0)))
+        # Usually the whole body came with the head: no deadline to arm, nothing to wait for.
+        body = None if chunked else take_arrived_body(request)
         try:
-            if not chunked and body_has_arrived(request):  # no deadline to arm: saves µs
-                body = b"".join([chunk async for chunk in stream])
-            else:
+            if body is None:
                 async with asyncio.timeout(self.timeout_s):
                     body = b"".join([chunk async for chunk in stream])
         except TimeoutError:

@@ -14,7 +14,6 @@ from sanic import HTTPResponse, Request
 
 from gateway.errors import GatewayError, Protocol, UpstreamFailed
 from gateway.exchange import Exchange
-from gateway.forwarded_headers import forwarded_headers
 from gateway.json_array_stream import JSON_ARRAY_CONTENT_TYPE, JsonArrayFraming
 from gateway.passthrough import PassthroughStream
 from gateway.protocols import ADAPTERS, PROTOCOL_OF_TYPE
@@ -140,9 +139,7 @@ async def serve_call(
     strict = route.route.translation == "strict"
     bodies = _Bodies(request.body, body, ex.protocol, op, stream, strict)
     await bodies.prepare(route.targets)
-    opened = await state.dispatcher.open(
-        route, op, stream, bodies, forwarded_headers(request.headers, ex.protocol)
-    )
+    opened = await state.dispatcher.open(route, op, stream, bodies, ex.forwarded)
     ex.provider, ex.target = opened.target.provider_name, opened.target.label
     upstream = opened.response
     family = PROTOCOL_OF_TYPE[opened.target.provider.type]

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.errors import UnsupportedFeature
+from gateway.errors import BadRequest, UnsupportedFeature
 from gateway.translate.canonical import ChatRequest, ServerTool
 
 WEB_SEARCH = frozenset(
@@ -61,6 +61,8 @@ ANTHROPIC_WEB_SEARCH_NAME = "web_search"
 def read(tool: dict[str, Any], param: str, req: ChatRequest) -> None:
     """A client's non-function tool: kept for the writer, or refused now."""
     kind = tool.get("type")
+    if not isinstance(kind, str):
+        raise BadRequest(f"Invalid '{param}.type': expected a string", param=f"{param}.type")
     if kind in SERVER_TYPES:
         options = {k: v for k, v in tool.items() if k != "type"}
         req.server_tools.append(ServerTool(str(kind), options))

@@ -7,6 +7,7 @@ connection too many. Each refusal comes promptly, in the caller's protocol.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -347,3 +348,50 @@ def test_connections_over_the_bound_are_closed_on_accept(bounded: GatewayProcess
     finally:
         for sock in held:
             sock.close()
+
+
+# heads: their size, and a new connection's first -----------------------------------------
+
+HEAD_LIMIT = 8192  # Sanic's REQUEST_MAX_HEADER_SIZE, which the gateway keeps
+
+
+def test_a_head_over_the_size_limit_is_431_and_names_the_headers(site: Site) -> None:
+    filler = f"X-Filler: {'a' * HEAD_LIMIT}\r\n"
+    head = _head(*OPENAI[:1], filler, len(CHAT), site.keys["alice"])
+    answer = _send(site.port, head + CHAT.encode())
+    assert answer.status == 431
+    assert answer.body["error"]["code"] == "request_header_fields_too_large"
+    message = answer.body["error"]["message"]
+    assert "headers" in message and "body" not in message
+    assert answer.closed
+
+
+def test_a_connection_that_sends_nothing_is_closed_at_the_request_timeout(site: Site) -> None:
+    """Not after the keep-alive timeout (75 s): idle sockets would hold --max-connections."""
+    with socket.create_connection(("127.0.0.1", site.port), timeout=BODY_TIMEOUT_S + 2) as sock:
+        started = time.monotonic()
+        with contextlib.suppress(ConnectionResetError):  # closed, unanswered
+            assert sock.recv(1) == b""
+        assert time.monotonic() - started < BODY_TIMEOUT_S + 0.5
+
+
+def test_a_first_head_is_due_within_the_request_timeout_of_the_accept(site: Site) -> None:
+    """Not of its first byte: a client cannot wait first and then trickle."""
+    with socket.create_connection(("127.0.0.1", site.port), timeout=3) as sock:
+        accepted = time.monotonic()
+        time.sleep(BODY_TIMEOUT_S * 0.6)
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\n")
+        answer = _read_answer(sock, accepted, 3)
+    assert answer.status == 408
+    assert answer.body["error"]["code"] == "request_timeout"
+    assert answer.seconds < BODY_TIMEOUT_S * 1.4  # from its first byte it would be 1.6
+
+
+def test_idling_between_requests_keeps_the_keep_alive_timeout(site: Site) -> None:
+    health = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", site.port), timeout=3) as sock:
+        sock.sendall(health)
+        assert _read_answer(sock, time.monotonic(), 3).status == 200
+        time.sleep(BODY_TIMEOUT_S + 0.5)  # past the first head's deadline
+        sock.sendall(health)
+        assert _read_answer(sock, time.monotonic(), 3).status == 200

@@ -176,6 +176,11 @@ FOUND = {
         "openai-compatible",
         {"model": "fz-openai-compatible", "input": [{"type": "reasoning", "summary": 5}]},
     ),
+    "responses tool type not a string": (
+        "/v1/responses",
+        "anthropic",
+        {"model": "fz-anthropic", "input": "hi", "tools": [{"type": ["web_search"]}]},
+    ),
     "responses tools not an array": (
         "/v1/responses",
         "anthropic",

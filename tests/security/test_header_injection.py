@@ -27,7 +27,7 @@ from gateway.errors import BadRequest, Protocol
 from gateway.forwarded_headers import forwarded_headers
 from tests.support.gateway_process import GatewayProcess
 from tests.support.lenient_upstream import LenientUpstream, Request, Response
-from tests.support.policy_repo import PolicyRepo, new_secret
+from tests.support.policy_repo import PolicyRepo, hash_of, new_secret
 from tests.support.raw_client import post_json
 from tests.support.serving import commit_policy, one_key, serving
 
@@ -221,3 +221,68 @@ def test_policy_check_refuses_provider_headers_that_would_break_framing(
     out = capsys.readouterr().out
     assert out.startswith("providers.yaml:6:"), out
     assert problem in out
+
+
+# ------------------------------------------------------------------ refused before admission
+
+
+class Limited:
+    """A gateway whose keys may send one request a minute (each test its own key)."""
+
+    def __init__(self, upstream: LenientAnthropic, gateway: GatewayProcess, keys: list[str]):
+        self.upstream, self.gateway, self.keys = upstream, gateway, keys
+
+    def post(self, key: str, path: str, extra: bytes = b"") -> int:
+        body = {"model": "claude", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+        auth = [(b"x-api-key", key.encode()), (b"anthropic-version", b"2023-06-01")]
+        return post_json(self.gateway.port, path, auth, body, raw_lines=extra).status
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Limited]:
+    upstream = LenientAnthropic().start()
+    keys = [new_secret() for _ in range(3)]
+    key_lines = "".join(f"  - id: caller{i}\n    hash: {hash_of(k)}\n" for i, k in enumerate(keys))
+    try:
+        with serving(
+            tmp_path_factory.mktemp("beta-before-admission"),
+            providers=f"""
+            providers:
+              claude:
+                type: anthropic
+                base_url: {upstream.url}
+                credentials: [env:FAKE_UPSTREAM_KEY]
+                max_retries: 0
+            """,
+            routes="routes:\n  claude:\n    targets: [claude/claude-up]\n",
+            keys="keys:\n" + key_lines,
+            limits="default: {rpm: 1}\ntiers: {}\n",
+        ) as gateway:
+            yield Limited(upstream, gateway, keys)
+    finally:
+        upstream.stop()
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [("/v1/messages", 0), ("/v1/messages/count_tokens", 1)],
+    ids=["messages", "count"],
+)
+def test_a_refused_anthropic_beta_counts_toward_no_limit(
+    limited: Limited, path: str, key: int
+) -> None:
+    secret = limited.keys[key]
+    for _ in range(3):
+        assert limited.post(secret, path, HOSTILE["parameter"]) == 400
+    assert limited.post(secret, path) == 200  # the key's one request a minute is still there
+    assert limited.post(secret, path) == 429
+
+
+def test_count_tokens_forwards_a_well_formed_anthropic_beta(limited: Limited) -> None:
+    limited.upstream.seen.clear()
+    beta = "prompt-caching-2024-07-31,token-counting-2024-11-01"
+    extra = f"anthropic-beta: {beta}\r\n".encode()
+    assert limited.post(limited.keys[2], "/v1/messages/count_tokens", extra) == 200
+    (seen,) = limited.upstream.seen
+    assert seen.target == "/v1/messages/count_tokens"
+    assert seen.headers["anthropic-beta"] == beta
