@@ -27,8 +27,8 @@ from tests.support.waiting import eventually
 from tests.upstream.raw_server import Exchange, Upstream, response_head
 
 CREDENTIAL = "sk-proj-GatewaysOwnCredential0123456789abcdef"
-LEAKED_KEY = "sk-ant-api03-SomeoneElsesKey_0123456789abcdefXYZ"
-GOOGLE_KEY = "AIzaSyD-0123456789abcdefghijklmnopqrstu"
+LEAKED_KEY = "sk-ant-api03-FakeKeyOfSomeoneElse_0123456789abcdefXYZ"
+GOOGLE_KEY = "AIzaFakeKey-0123456789abcdefghijklmnopq"
 HOSTNAME = "inference-7.internal.upstream-corp.com"
 PRIVATE_IP = "10.20.30.40"
 TOKEN_RUN = "c2VjcmV0LXRva2VuLXRoYXQtbXVzdC1ub3QtbGVhazAxMjM0NTY3ODk"
