@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import httpx
 import orjson
 from sanic import HTTPResponse, Request
 
@@ -26,7 +25,7 @@ from gateway.exchange import Exchange
 from gateway.protocols import ADAPTER_OF_TYPE, ADAPTERS, PROTOCOL_OF_TYPE
 from gateway.protocols.gemini import GEMINI
 from gateway.responses import JSON
-from gateway.serve import _broke_off as broke_off
+from gateway.serve import parse_answer, read_answer
 from gateway.state import AppState
 from gateway.translate import anthropic_messages, gemini_content
 from gateway.translate.canonical import (
@@ -38,7 +37,6 @@ from gateway.translate.canonical import (
     ToolResultPart,
 )
 from gateway.translation import dump_body
-from gateway.upstream.transport import read_body
 from gateway.vocabulary import Op
 from policies.snapshot import ResolvedRoute, Target
 
@@ -150,21 +148,11 @@ async def serve_count_tokens(
     opened = await state.dispatcher.open(countable, Op.COUNT_TOKENS, False, bodies, ex.forwarded)
     ex.provider, ex.target = opened.target.provider_name, opened.target.label
     family = PROTOCOL_OF_TYPE[opened.target.provider.type]
-    try:  # by the attempt's deadline: an upstream that stalls after its headers is cut off
-        content = await read_body(opened.response, opened.deadline)
-    except (httpx.HTTPError, TimeoutError) as exc:
-        raise UpstreamFailed(broke_off(opened, route.model, exc, "its answer")) from None
-    finally:
-        await opened.response.aclose()
+    content = await read_answer(opened, route.model)  # an upstream that stalls is cut off
     ex.mark_first_byte()
     ex.status = opened.response.status_code
     headers[COUNT_SOURCE_HEADER] = "upstream"
     if family is not ex.protocol:
-        try:
-            parsed = orjson.loads(content)
-        except orjson.JSONDecodeError:
-            raise UpstreamFailed(
-                f"The upstream for '{route.model}' sent a non-JSON answer."
-            ) from None
+        parsed = parse_answer(content, route.model)
         content = orjson.dumps(ADAPTERS[ex.protocol].count_answer(_tokens_of(family, parsed)))
     return HTTPResponse(content, status=ex.status, headers=headers, content_type=JSON)

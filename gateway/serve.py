@@ -17,7 +17,7 @@ from gateway.exchange import Exchange
 from gateway.json_array_stream import JSON_ARRAY_CONTENT_TYPE, JsonArrayFraming
 from gateway.passthrough import PassthroughStream
 from gateway.protocols import ADAPTERS, PROTOCOL_OF_TYPE
-from gateway.responses import JSON
+from gateway.responses import JSON, SSE_HEADERS
 from gateway.state import AppState
 from gateway.translation import LARGE_BODY_BYTES, TranslatedAhead, Translation, dump_body
 from gateway.upstream.dispatch import Opened
@@ -33,7 +33,6 @@ log = logging.getLogger("modelgate.serve")
 CLIENT_CLOSED = 499
 DROPPED_HEADER = "x-modelgate-dropped-params"
 """Names the hints a translated request's provider could not carry (translate.policy)."""
-SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 Serve = Callable[
     [Request, AppState, Exchange, Op, dict[str, Any], ResolvedRoute, bool, dict[str, str]],
@@ -149,12 +148,7 @@ async def serve_call(
         headers[DROPPED_HEADER] = ", ".join(sorted(translation.dropped))
         state.recorder.metrics.dropped_params(translation.dropped)
     if not stream:
-        try:
-            content = await read_body(upstream, opened.deadline)
-        except (httpx.HTTPError, TimeoutError) as exc:
-            raise UpstreamFailed(_broke_off(opened, route.model, exc, "its answer")) from None
-        finally:
-            await upstream.aclose()
+        content = await read_answer(opened, route.model)
         ex.mark_first_byte()
         # A large pass-through answer is searched for its usage, not parsed: the rest only
         # needs the answer itself when it is translated (then `found` is all of it).
@@ -164,12 +158,7 @@ async def serve_call(
             else None
         )
         if found is None:
-            try:
-                found = orjson.loads(content)
-            except orjson.JSONDecodeError:
-                raise UpstreamFailed(
-                    f"The upstream for '{route.model}' sent a non-JSON answer."
-                ) from None
+            found = parse_answer(content, route.model)
         adapter.read_usage(found, ex.usage)
         if ex.usage.total == 0:  # reported none: quotas count an estimate, never nothing
             estimate_unreported(ex.usage, op, ex.protocol, body, request.body, content)
@@ -236,7 +225,24 @@ class _ClientStream:
         return event
 
 
-def _broke_off(opened: Opened, model: str, exc: Exception, what: str) -> str:
+async def read_answer(opened: Opened, model: str) -> bytes:
+    """A whole upstream answer, read by the attempt's deadline; its connection closed after."""
+    try:
+        return await read_body(opened.response, opened.deadline)
+    except (httpx.HTTPError, TimeoutError) as exc:
+        raise UpstreamFailed(broke_off(opened, model, exc, "its answer")) from None
+    finally:
+        await opened.response.aclose()
+
+
+def parse_answer(content: bytes, model: str) -> Any:
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        raise UpstreamFailed(f"The upstream for '{model}' sent a non-JSON answer.") from None
+
+
+def broke_off(opened: Opened, model: str, exc: Exception, what: str) -> str:
     """Why the upstream's answer ended early, in the caller's words (no upstream details)."""
     provider = opened.target.provider
     if isinstance(exc, TimeoutError):
@@ -293,7 +299,7 @@ async def _relay_stream(
     except (httpx.HTTPError, TimeoutError) as exc:
         ex.status, ex.error = 502, "upstream_stream_broken"
         log.warning("upstream stream broke off", extra={"request_id": ex.request_id})
-        message = _broke_off(opened, route.model, exc, "the stream")
+        message = broke_off(opened, route.model, exc, "the stream")
         err = UpstreamFailed(message[:-1] + "; the answer is incomplete.")
         await _send_quietly(response, _error_bytes(client, ex.protocol, err))
     except (asyncio.CancelledError, ConnectionError):

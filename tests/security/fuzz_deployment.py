@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.security import fuzz_shapes as shapes
 from tests.security import fuzz_strategies as fs
 from tests.security.fuzz_upstream import RecordingUpstream
 from tests.support.gateway_process import FAKE_UPSTREAM_KEY, GatewayProcess
@@ -39,18 +40,20 @@ class Endpoint:
 
 
 ENDPOINTS = (
-    Endpoint("openai", "/v1/chat/completions", fs.chat),
-    Endpoint("openai", "/v1/completions", fs.completions),
-    Endpoint("openai", "/v1/embeddings", fs.embeddings),
-    Endpoint("openai", "/v1/responses", fs.responses),
-    Endpoint("anthropic", "/v1/messages", fs.anthropic_messages),
-    Endpoint("anthropic", "/v1/messages/count_tokens", fs.anthropic_count_tokens),
-    Endpoint("gemini", "/v1beta/models/{model}:generateContent", fs.gemini_generate),
-    Endpoint("gemini", "/v1beta/models/{model}:streamGenerateContent?alt=sse", fs.gemini_generate),
-    Endpoint("gemini", "/v1/models/{model}:streamGenerateContent", fs.gemini_generate),
-    Endpoint("gemini", "/v1beta/models/{model}:countTokens", fs.gemini_count_tokens),
-    Endpoint("gemini", "/v1beta/models/{model}:embedContent", fs.gemini_embed),
-    Endpoint("gemini", "/v1beta/models/{model}:batchEmbedContents", fs.gemini_batch_embed),
+    Endpoint("openai", "/v1/chat/completions", shapes.chat),
+    Endpoint("openai", "/v1/completions", shapes.completions),
+    Endpoint("openai", "/v1/embeddings", shapes.embeddings),
+    Endpoint("openai", "/v1/responses", shapes.responses),
+    Endpoint("anthropic", "/v1/messages", shapes.anthropic_messages),
+    Endpoint("anthropic", "/v1/messages/count_tokens", shapes.anthropic_count_tokens),
+    Endpoint("gemini", "/v1beta/models/{model}:generateContent", shapes.gemini_generate),
+    Endpoint(
+        "gemini", "/v1beta/models/{model}:streamGenerateContent?alt=sse", shapes.gemini_generate
+    ),
+    Endpoint("gemini", "/v1/models/{model}:streamGenerateContent", shapes.gemini_generate),
+    Endpoint("gemini", "/v1beta/models/{model}:countTokens", shapes.gemini_count_tokens),
+    Endpoint("gemini", "/v1beta/models/{model}:embedContent", shapes.gemini_embed),
+    Endpoint("gemini", "/v1beta/models/{model}:batchEmbedContents", shapes.gemini_batch_embed),
 )
 
 

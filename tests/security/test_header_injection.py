@@ -77,6 +77,21 @@ class Site:
         assert answer["content"][0]["text"] == marker
 
 
+CLAUDE_ROUTE = "routes:\n  claude:\n    targets: [claude/claude-up]\n"
+
+
+def anthropic_provider(url: str) -> str:
+    """One Anthropic provider at the lenient upstream, never retried."""
+    return f"""
+    providers:
+      claude:
+        type: anthropic
+        base_url: {url}
+        credentials: [env:FAKE_UPSTREAM_KEY]
+        max_retries: 0
+    """
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     upstream = LenientAnthropic().start()
@@ -84,15 +99,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     try:
         with serving(
             tmp_path_factory.mktemp("header-injection"),
-            providers=f"""
-            providers:
-              claude:
-                type: anthropic
-                base_url: {upstream.url}
-                credentials: [env:FAKE_UPSTREAM_KEY]
-                max_retries: 0
-            """,
-            routes="routes:\n  claude:\n    targets: [claude/claude-up]\n",
+            providers=anthropic_provider(upstream.url),
+            routes=CLAUDE_ROUTE,
             keys=one_key(key, "caller"),
         ) as gateway:
             yield Site(upstream, gateway, key)
@@ -246,15 +254,8 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Limited]:
     try:
         with serving(
             tmp_path_factory.mktemp("beta-before-admission"),
-            providers=f"""
-            providers:
-              claude:
-                type: anthropic
-                base_url: {upstream.url}
-                credentials: [env:FAKE_UPSTREAM_KEY]
-                max_retries: 0
-            """,
-            routes="routes:\n  claude:\n    targets: [claude/claude-up]\n",
+            providers=anthropic_provider(upstream.url),
+            routes=CLAUDE_ROUTE,
             keys="keys:\n" + key_lines,
             limits="default: {rpm: 1}\ntiers: {}\n",
         ) as gateway:
