@@ -4,6 +4,8 @@
 #
 #   bench/compare_revisions.sh BASE [CANDIDATE]     CANDIDATE defaults to the working tree
 #   REPEATS=5 DURATION=8 CONNS="1 32" MODE=stream bench/compare_revisions.sh HEAD~1
+#   CANDIDATE_ARGS="--otlp-endpoint http://127.0.0.1:4318" bench/compare_revisions.sh HEAD HEAD
+#     (one revision with and without a serve flag; BASE_ARGS likewise for the base)
 #
 # Each revision is checked out in a temporary worktree and served with this checkout's venv
 # (so both run the same dependencies), pinned to CPU 0; the fake upstream and wrk share CPU 1.
@@ -21,6 +23,8 @@ MODE=${MODE:-nonstream}
 PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18000}
 GATEWAY_PORT=${GATEWAY_PORT:-18088}
+BASE_ARGS=${BASE_ARGS:-}
+CANDIDATE_ARGS=${CANDIDATE_ARGS:-}
 
 command -v wrk >/dev/null || { echo "compare_revisions.sh: wrk is missing (./dev just bench installs it)" >&2; exit 1; }
 work=$(mktemp -d -t modelgate-revs-XXXXXX)
@@ -60,12 +64,13 @@ for rep in $(seq 1 "$REPEATS"); do
   for conns in $CONNS; do
     for side in base candidate; do
       tree=$([ $side = base ] && echo "$work/base" || echo "$candidate_tree")
+      extra=$([ $side = base ] && echo "$BASE_ARGS" || echo "$CANDIDATE_ARGS")
       rm -rf "$work/state"
       # cwd outside both trees, so only PYTHONPATH decides which revision is imported
       (cd "$work" && PYTHONPATH=$tree exec taskset -c 0 "$PYTHON" -c \
         "import sys; sys.argv = ['modelgate', *sys.argv[1:]]; from gateway.cli import main; main()" \
         serve --policy-repo "$work/policy" --state-dir "$work/state" --host 127.0.0.1 \
-        --port "$GATEWAY_PORT") >"$work/gateway-$side.log" 2>&1 &
+        --port "$GATEWAY_PORT" $extra) >"$work/gateway-$side.log" 2>&1 &
       GW=$!
       for _ in $(seq 1 100); do
         curl -sf -o /dev/null "http://127.0.0.1:$GATEWAY_PORT/readyz" && break; sleep 0.1

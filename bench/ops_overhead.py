@@ -179,9 +179,9 @@ def micro(count: int = 100_000) -> None:
     import asyncio
 
     from gateway.errors import Protocol
-    from gateway.exchange import Exchange
     from gateway.logs import configure_logging
     from gateway.metrics import GatewayMetrics
+    from gateway.request.exchange import Exchange
     from gateway.usage.events import EventBus
     from gateway.usage.recorder import Recorder
     from gateway.usage.request_log import RequestLog

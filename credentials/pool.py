@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from credentials.aws_keys import AwsAccessKey, resolve_aws_key
 from credentials.oauth import TokenError, TokenSource
 from credentials.refs import CredentialUnavailable, resolve_ref
 from gateway.payloads import CredentialState, CredentialStatus
-from policies.models import CredentialSpec, Provider, TokenCredential
+from policies.models import AwsCredential, CredentialSpec, Provider, TokenCredential
 
 log = logging.getLogger("modelgate.credentials")
 
@@ -38,6 +39,8 @@ class Credential:
     """Obtains the secret (a Bearer access token) for a token credential."""
     fingerprint: int | None = None
     """Identifies the secrets behind the credential, to notice when they change."""
+    aws: AwsAccessKey | None = None
+    """The AWS access key of an `{aws: ...}` entry (bedrock), which signs requests."""
 
 
 @dataclass(slots=True)
@@ -156,6 +159,9 @@ class CredentialPools:
             if isinstance(spec, str):
                 value = self._resolver.resolve(spec, now)
                 credential = Credential(label, value, None, hash(value))
+            elif isinstance(spec, AwsCredential):
+                key = resolve_aws_key(spec, lambda ref: self._resolver.resolve(ref, now))
+                credential = Credential(label, None, None, hash(key), aws=key)
             else:
                 source = self._source(state, spec, provider)
                 credential = Credential(label, None, source, source.fingerprint())

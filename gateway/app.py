@@ -20,20 +20,25 @@ from credentials.pool import CredentialPools, CredentialResolver
 from credentials.refs import AllowedRefs
 from gateway.admin import routes as admin_routes
 from gateway.admin import sync as admin_sync
+from gateway.alerts import BudgetAlerts
 from gateway.api import anthropic as anthropic_api
 from gateway.api import gemini as gemini_api
 from gateway.api import openai as openai_api
+from gateway.api import openai_files as openai_files_api
+from gateway.api import openai_media as openai_media_api
+from gateway.drain import SHUTDOWN_MARGIN_S, Drain
 from gateway.errors import BadRequest, GatewayError, NotFound
 from gateway.limits.factory import create_limiter
 from gateway.logs import configure_logging
 from gateway.metrics import GatewayMetrics, LiveSources
 from gateway.payloads import Cooldown
 from gateway.protocols import caller_protocol
-from gateway.request_body import RequestBodies, body_too_large
+from gateway.request.body import RequestBodies, body_too_large
+from gateway.request.translation import SWITCH_INTERVAL_S
 from gateway.responses import error_response, request_id_of
 from gateway.settings import Settings
 from gateway.state import AppContext, AppState
-from gateway.translation import SWITCH_INTERVAL_S
+from gateway.tracing.setup import start_tracing, stop_tracing
 from gateway.upstream.dispatch import Dispatcher
 from gateway.upstream.proxy import UpstreamProxy
 from gateway.upstream.strategy import RouteCursors
@@ -81,7 +86,12 @@ def create_app(
     app.config.NOISY_EXCEPTIONS = False
     app.config.ACCESS_LOG = False
     app.config.MOTD = False
+    # Streams still running at the drain deadline are cut then; the margin lets them end.
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.drain_timeout_s + SHUTDOWN_MARGIN_S
+    app.ctx.drain = Drain(settings.drain_grace_s, settings.drain_timeout_s)
     app.blueprint(openai_api.bp)
+    app.blueprint(openai_media_api.bp)
+    app.blueprint(openai_files_api.bp)
     app.blueprint(anthropic_api.bp)
     app.blueprint(gemini_api.bp)
     app.blueprint(admin_routes.bp)
@@ -94,6 +104,8 @@ def create_app(
         if settings.workers > 1:  # each serving process needs its own log writer thread
             configure_logging(settings.log_level, settings.log_format)
         app.ctx.state = await _build_state(settings, transport, clock)
+        start_tracing(settings.otlp_endpoint, settings.otel_sample_ratio, settings.instance)
+        app.ctx.alerts = start_alerts(app.ctx.state, clock or time.time)
         app.add_task(app.ctx.state.watcher.run(), name="policy-watcher")
         app.add_task(app.ctx.state.recorder.request_log.run(), name="request-log")
         app.add_task(app.ctx.state.recorder.run_access_log(), name="access-log")
@@ -104,10 +116,12 @@ def create_app(
                 state.recorder.record_remote,
                 channel=f"{FANOUT_CHANNEL}:{settings.instance}",
                 apply_cooldowns=partial(_cool_down_announced, state.pools),
+                apply_alerts=app.ctx.alerts.record_remote,
             )
             await fanout.subscribe()  # before serving: Redis keeps no events for latecomers
             state.recorder.share = fanout.send
             state.pools.on_cool_down = fanout.send_cooldown
+            app.ctx.alerts.share = fanout.send_alert
             app.add_task(fanout.run(), name="event-fanout")
 
     @app.before_server_stop
@@ -119,10 +133,12 @@ def create_app(
     @app.after_server_stop
     async def stop(app: AppType) -> None:
         state: AppState = app.ctx.state
+        await app.ctx.alerts.close()
         await state.limiter.close()
         state.recorder.flush_access_log()
         await state.recorder.request_log.close()
         await state.http.aclose()
+        await asyncio.to_thread(stop_tracing)  # the batched spans, exported
 
     return app
 
@@ -189,6 +205,23 @@ async def _build_state(
             settings.body_timeout_s,
         ),
     )
+
+
+def start_alerts(state: AppState, clock: Callable[[], float]) -> BudgetAlerts:
+    """Budget alerts (alerts.yaml), told of every request this worker settles."""
+    settings = state.settings
+    alerts = BudgetAlerts.create(
+        state.policy,
+        state.limiter,
+        state.events,
+        state.recorder.metrics.registry,
+        redis_url=settings.redis_url,
+        state_dir=settings.state_dir,
+        credentials_dir=settings.credentials_dir,
+        clock=clock,
+    )
+    state.recorder.on_finished = alerts.on_finished
+    return alerts
 
 
 def _cool_down_announced(pools: CredentialPools, cooldowns: list[Cooldown]) -> None:

@@ -23,7 +23,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from gateway.payloads import CredentialStatus, LimiterStatus
+from gateway.payloads import CredentialStatus, LimiterStatus, RequestEvent
+from gateway.pricing import MICROS_PER_USD
 from gateway.translate.policy import KNOWN_HINTS
 from gateway.usage.traffic import Labels, Traffic
 from policies.reload import Attempt, PolicyHolder
@@ -86,6 +87,14 @@ class GatewayMetrics:
             ["param"],
             registry=self.registry,
         )
+        self._shadow = Counter(
+            "modelgate_shadow_refusals",
+            "Requests served that a shadow limit (enforce: shadow) would have refused, by "
+            "scope (a key id, or team:NAME) and limit (rpm, tpm, max_concurrency, "
+            "tokens_per_day, tokens_per_month, usd_per_day, usd_per_month).",
+            ["scope", "limit"],
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, str], tuple[_Observer, _Observer]] = {}
         self.registry.register(_TrafficCollector(traffic))
         ProcessCollector(registry=self.registry)
@@ -102,6 +111,13 @@ class GatewayMetrics:
         children[0].observe(latency_ms / 1000)
         if ttfb_ms is not None:
             children[1].observe(ttfb_ms / 1000)
+
+    def shadow_refusals(self, event: RequestEvent) -> None:
+        """Count the event's would-be refusals (`rpm`: the key's; `team:NAME/rpm`: a team's);
+        every worker counts every worker's events, like the other request metrics."""
+        for name in event.get("shadow") or ():
+            scope, _, limit = name.rpartition("/")
+            self._shadow.labels(scope or event["key_id"] or "", limit).inc()
 
     def dropped_params(self, names: Iterable[str]) -> None:
         """One translated request's dropped hints; a name outside the policy's list (there
@@ -170,6 +186,29 @@ class _TrafficCollector(Collector):
             tokens.add_metric([key, model, provider, "prompt"], prompt)
             tokens.add_metric([key, model, provider, "completion"], completion)
         yield tokens
+        cost = CounterMetricFamily(
+            "modelgate_cost_usd",
+            "What the upstreams charge, in US dollars (summed in micro-dollars), by key, team, "
+            "route and provider; requests with no known price are left out (see "
+            "modelgate_unpriced_requests).",
+            labels=["key", "team", "model", "provider"],
+        )
+        for labels, micros in list(traffic.costs.items()):
+            cost.add_metric(list(labels), micros / MICROS_PER_USD)
+        yield cost
+        unpriced = CounterMetricFamily(
+            "modelgate_unpriced_requests",
+            "Requests that reached a target with no known price (their cost is unknown).",
+            labels=["key", "model", "provider"],
+        )
+        unknown: dict[tuple[str, str, str], int] = {}
+        for (key, model, provider, _), totals in by_status:
+            if totals.unpriced:
+                slot3 = (key, model, provider)
+                unknown[slot3] = unknown.get(slot3, 0) + totals.unpriced
+        for slot3, count in unknown.items():
+            unpriced.add_metric(list(slot3), count)
+        yield unpriced
 
 
 class _LiveCollector(Collector):

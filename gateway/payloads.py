@@ -50,6 +50,39 @@ class RequestEvent(TypedDict):
     protocol: str
     error: str | None
     """The error kind, when the request failed."""
+    cost_usd: NotRequired[float | None]
+    """What the upstream charges for it (from micro-dollars); None: no known price."""
+    team: NotRequired[str | None]
+    """The key's team, when it has one."""
+    shadow: NotRequired[list[str]]
+    """The shadow limits (`enforce: shadow`) that would have refused it, though it was
+    served: `rpm` for the key's own, `team:NAME/rpm` for a team's; empty when none would."""
+
+
+AlertLimit = Literal["usd_per_day", "usd_per_month", "tokens_per_day", "tokens_per_month"]
+
+
+class BudgetAlert(TypedDict):
+    """A budget or quota reached a threshold (alerts.yaml); SSE event type `budget_alert`.
+    Each fires once per scope, limit, threshold and period across every gateway."""
+
+    ts: float
+    """Unix time it was noticed (at the settlement of the request that reached it)."""
+    scope: str
+    """The scope id: a key id, or team:NAME."""
+    kind: Literal["key", "team"]
+    limit: AlertLimit
+    threshold: int
+    """Percent of the limit."""
+    used: float
+    """Use in the period when noticed: US dollars (usd_*) or tokens (tokens_*)."""
+    amount: float
+    """The limit itself, in the same unit."""
+    period: str
+    """2027-01-15 (a day) or 2027-01 (a month), UTC."""
+    resets_at: str
+    text: str
+    """One human sentence (the webhook's `text`)."""
 
 
 class Cooldown(TypedDict):
@@ -69,6 +102,8 @@ class FanoutBatch(TypedDict):
     """The sending worker's id, so it skips its own batches."""
     events: list[RequestEvent]
     cooldowns: list[Cooldown]
+    alerts: NotRequired[list[BudgetAlert]]
+    """Budget alerts the sender fired, for the other workers' event streams."""
 
 
 # -- GET /admin/api/status ----------------------------------------------------------------
@@ -163,6 +198,8 @@ class Status(TypedDict):
     credentials: list[CredentialStatus]
     unavailable_routes: dict[str, str]
     """Route name -> why it cannot serve now."""
+    unpriced_targets: NotRequired[list[str]]
+    """`provider/model` targets with no known price (their requests' cost is unknown)."""
     events: EventsStatus
     version: str
     uptime_s: float
@@ -184,6 +221,32 @@ class QuotaUse(Use):
     resets_at: str
 
 
+class BudgetUse(TypedDict):
+    """Spend against a USD budget, in integer micro-dollars (1 USD = 1,000,000)."""
+
+    limit: int | None
+    """None where the scope has no such budget."""
+    used: int
+    period: str
+    resets_at: str
+
+
+class ShadowUse(TypedDict):
+    """A scope's shadow limits and the requests they would have refused (served anyway)."""
+
+    limits: dict[str, float]
+    """Limit name -> value (US dollars for usd_per_day / usd_per_month)."""
+    refusals_day: dict[str, int]
+    """Limit name -> requests served today (UTC) that it would have refused."""
+    refusals_month: dict[str, int]
+    """The same, this month."""
+
+
+class ScopeShadowUse(ShadowUse):
+    scope: str
+    """The scope id: a key id, or team:NAME."""
+
+
 class LimitsUse(TypedDict):
     """One key's use against each of its limits (Limiter.usage / fetch_usage)."""
 
@@ -193,6 +256,11 @@ class LimitsUse(TypedDict):
     max_concurrency: Use
     tokens_per_day: QuotaUse
     tokens_per_month: QuotaUse
+    usd_per_day: NotRequired[BudgetUse]
+    usd_per_month: NotRequired[BudgetUse]
+    shadow: NotRequired[ShadowUse]
+    """Its shadow limits and their would-be refusals (empty when it has none); the limits
+    above are the enforced ones."""
 
 
 class TrafficTotals(TypedDict):
@@ -200,6 +268,39 @@ class TrafficTotals(TypedDict):
     errors: int
     prompt_tokens: int
     completion_tokens: int
+    cost_usd: NotRequired[float]
+    """Spend of the priced requests (summed in micro-dollars)."""
+    unpriced_requests: NotRequired[int]
+    """Requests whose cost is unknown (no price for their target)."""
+
+
+class Spend(TypedDict):
+    """Spend in one calendar period (UTC), from the request log."""
+
+    period: str
+    """2027-01-15 (a day) or 2027-01 (a month)."""
+    cost_usd: float
+    requests: int
+    unpriced_requests: int
+    """Requests in it whose cost is unknown (not counted in cost_usd)."""
+
+
+class SpendUse(TypedDict):
+    day: Spend
+    month: Spend
+
+
+class TeamSpend(TypedDict):
+    team: str
+    spend: SpendUse
+    """From the request log (every worker's, about a second behind)."""
+    parent: NotRequired[str | None]
+    owner: NotRequired[str | None]
+    keys: NotRequired[list[str]]
+    """Ids of the keys that name the team."""
+    limits: NotRequired[LimitsUse]
+    """The team scope's live use against its limits and budgets, from the limiter's store
+    of record (`key_id` is team:NAME); absent for a team no longer in the policy."""
 
 
 class KeyUsage(LimitsUse):
@@ -209,6 +310,8 @@ class KeyUsage(LimitsUse):
     """A date (2027-12-31)."""
     since_start: TrafficTotals
     """Totals since this gateway process started."""
+    spend: NotRequired[SpendUse]
+    """Spend today and this month (every worker's, from the request log)."""
 
 
 class ModelUsage(TrafficTotals):
@@ -223,3 +326,9 @@ class Usage(TypedDict):
     """When this gateway process started (the start of `since_start` and `models`)."""
     keys: list[KeyUsage]
     models: list[ModelUsage]
+    teams: NotRequired[list[TeamSpend]]
+    """Every team of the policy (and any other that spent this month): spend today and this
+    month, and the live use of its limits and budgets."""
+    shadow: NotRequired[list[ScopeShadowUse]]
+    """Per scope (keys and teams) with shadow limits or would-be refusals this month: its
+    shadow limits and the requests they would have refused."""

@@ -50,6 +50,15 @@ class Settings:
     """http://[user:password@]host:port: upstream connections tunnel through it."""
     no_proxy: str = DEFAULT_NO_PROXY
     """Hosts reached directly, not through upstream_proxy (comma list; suffixes match)."""
+    otlp_endpoint: str | None = None
+    """OpenTelemetry collector base URL (OTLP/HTTP): traces go to its /v1/traces. Unset:
+    the SDK's OTEL_EXPORTER_OTLP_ENDPOINT, if set, turns tracing on (gateway/tracing)."""
+    otel_sample_ratio: float | None = None
+    """Share of new traces kept (parent-based); None: the SDK's OTEL_TRACES_SAMPLER."""
+    drain_grace_s: float = 5.0
+    """After SIGTERM: seconds still serving, not ready, so load balancers move away."""
+    drain_timeout_s: float = 60.0
+    """Then: seconds in-flight requests and streams get to finish (streams are then cut)."""
     instance: str = ""
     """Set by `serve` for its worker processes: they share events on a channel of their own."""
 
@@ -127,12 +136,50 @@ def add_serve_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, s
     )
     opt("--no-proxy", "NO_PROXY", d.no_proxy, help="hosts reached without the proxy")
     opt(
+        "--otlp-endpoint",
+        "OTLP_ENDPOINT",
+        d.otlp_endpoint,
+        metavar="URL",
+        help="send OpenTelemetry traces (OTLP/HTTP) to this collector, e.g. "
+        "http://127.0.0.1:4318 (OTEL_EXPORTER_OTLP_ENDPOINT works too)",
+    )
+    opt(
+        "--otel-sample-ratio",
+        "OTEL_SAMPLE_RATIO",
+        d.otel_sample_ratio,
+        type=_ratio,
+        metavar="RATIO",
+        help="share of new traces kept, 0 to 1 (default: the SDK's OTEL_TRACES_SAMPLER, "
+        "all of them)",
+    )
+    opt(
         "--request-log-retention-days",
         "REQUEST_LOG_RETENTION_DAYS",
         d.request_log_retention_days,
         type=float,
         help="days of request log kept in the state dir (requests.sqlite3)",
     )
+    opt(
+        "--drain-grace",
+        "DRAIN_GRACE",
+        d.drain_grace_s,
+        type=float,
+        help="after SIGTERM: seconds still serving while /readyz says 503",
+    )
+    opt(
+        "--drain-timeout",
+        "DRAIN_TIMEOUT",
+        d.drain_timeout_s,
+        type=float,
+        help="then: seconds in-flight requests and streams get before they are cut",
+    )
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -163,6 +210,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         request_log_retention_days=float(args.request_log_retention_days),
         upstream_proxy=args.upstream_proxy or None,
         no_proxy=args.no_proxy,
+        otlp_endpoint=args.otlp_endpoint or None,
+        otel_sample_ratio=args.otel_sample_ratio,
+        drain_grace_s=float(args.drain_grace),
+        drain_timeout_s=float(args.drain_timeout),
     )
 
 

@@ -9,8 +9,10 @@ import httpx
 
 from credentials.pool import CredentialPools
 from gateway.admin.sync_guard import SyncGuard
+from gateway.alerts import BudgetAlerts
+from gateway.drain import Drain
 from gateway.limits import Limiter
-from gateway.request_body import RequestBodies
+from gateway.request.body import RequestBodies
 from gateway.responses import RequestIds
 from gateway.settings import Settings
 from gateway.upstream.dispatch import Dispatcher
@@ -42,3 +44,7 @@ class AppContext:
     state: AppState
     sync_guard: SyncGuard
     """POST /admin/api/sync's replay and rate guard (gateway/admin/sync.py)."""
+    alerts: BudgetAlerts
+    """Budget and quota alerts (gateway/alerts), hooked on the recorder."""
+    drain: Drain
+    """The zero-downtime shutdown's state (gateway/drain.py), set by create_app."""

@@ -16,6 +16,8 @@ class Protocol(StrEnum):
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
     GEMINI = "gemini"
+    BEDROCK = "bedrock"
+    """A provider protocol only (Amazon Bedrock's Converse): no client speaks it."""
 
 
 class Op(StrEnum):
@@ -26,3 +28,13 @@ class Op(StrEnum):
     EMBEDDINGS = "embeddings"
     RESPONSES = "responses"
     COUNT_TOKENS = "count_tokens"
+    MODERATIONS = "moderations"
+    IMAGES = "images"
+    """/v1/images/generations."""
+    IMAGE_EDITS = "image_edits"
+    """/v1/images/edits (multipart)."""
+    AUDIO_SPEECH = "audio_speech"
+    AUDIO_TRANSCRIPTIONS = "audio_transcriptions"
+    AUDIO_TRANSLATIONS = "audio_translations"
+    RERANK = "rerank"
+    """Cohere/Jina-style rerank, as OpenAI-compatible servers (vLLM, TEI, Jina) serve it."""

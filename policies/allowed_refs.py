@@ -1,7 +1,8 @@
 """Credential references the operator does not lend to policies (`serve --credential-env-prefix`).
 
 Every `env:`/`file:` reference in providers.yaml is checked: pool entries, and the references
-inside token credentials (OAuth2 client secret and refresh token, service-account key).
+inside token credentials (OAuth2 client secret and refresh token, service-account key) and
+AWS keys (bedrock).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 
 from credentials.refs import AllowedRefs
 from policies.crosscheck import Issue, Loc
-from policies.models import Provider, ProvidersFile, TokenCredential
+from policies.models import AwsCredential, Provider, ProvidersFile, TokenCredential
 
 
 def refused_refs(file: str, providers: ProvidersFile, allowed: AllowedRefs) -> list[Issue]:
@@ -26,6 +27,13 @@ def refused_refs(file: str, providers: ProvidersFile, allowed: AllowedRefs) -> l
 
 def _references(provider: Provider) -> Iterator[tuple[Loc, str]]:
     for index, entry in enumerate(provider.credentials):
+        if isinstance(entry, AwsCredential):
+            keys = entry.aws
+            for part in ("access_key_id", "secret_access_key", "session_token"):
+                ref = getattr(keys, part)
+                if ref is not None:
+                    yield (index, "aws", part), ref
+            continue
         if not isinstance(entry, TokenCredential):
             yield (index,), entry
             continue

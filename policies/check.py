@@ -3,6 +3,9 @@
 A revision passes when the policy loads (schema and cross-file checks, as the gateway runs
 them, including which credential references the operator allows), and no file in the
 repository, YAML or not, holds a raw provider secret or client key.
+
+Warnings do not fail a revision: a route target with no known price (neither prices.yaml
+nor the genai-prices catalog knows it) is one; its requests' cost is recorded as unknown.
 """
 
 from __future__ import annotations
@@ -17,10 +20,14 @@ from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.repo import Repo
 
 from credentials.refs import UNRESTRICTED, AllowedRefs
+from gateway.pricing import PriceBook
 from policies.loader import load_policy
+from policies.model_globs import is_glob
+from policies.models import Policy, WeightedTarget
 from policies.problems import PolicyInvalid, PolicyRepoError, Problem, RevisionNotFound
 from policies.repo import KEYS_DIR, POLICY_SUFFIXES, open_repo, resolve
 from policies.secret_scan import scan_file
+from policies.yaml_positions import SourceMap, YamlSyntaxError
 
 MAX_SCANNED_BYTES = 10 * 1024 * 1024
 """Bigger files are not scanned for secrets (a policy repository has no business with them)."""
@@ -49,6 +56,65 @@ def check_files(files: Mapping[str, bytes], allowed: AllowedRefs = UNRESTRICTED)
         if len(files[path]) <= MAX_SCANNED_BYTES:
             problems += scan_file(path, files[path])
     return sorted(set(problems))
+
+
+def warnings_of(files: Mapping[str, bytes]) -> list[Problem]:
+    """Warnings about one revision's files (none when the policy does not load)."""
+    subset = policy_subset(files)
+    try:
+        policy = load_policy(subset)
+    except PolicyInvalid:
+        return []
+    routes_file = next((p for p in ("routes.yaml", "routes.yml") if p in subset), "routes.yaml")
+    return unpriced_warnings(policy, routes_file, subset.get(routes_file, b""))
+
+
+def unpriced_warnings(policy: Policy, routes_file: str, routes_text: bytes) -> list[Problem]:
+    """One warning per route target that has no known price, at the target in routes.yaml.
+    (A glob route's `*` target is priced only once a model name fills it in: skipped.)"""
+    book = PriceBook(policy.prices)
+    source: SourceMap | None = None
+    warnings: list[Problem] = []
+    for name, route in policy.routes.items():
+        for index, spec in enumerate(route.targets):
+            text = spec.target if isinstance(spec, WeightedTarget) else spec
+            provider_name, _, model = text.partition("/")
+            provider = policy.providers.get(provider_name)
+            if provider is None or (is_glob(name) and "*" in model):
+                continue
+            if book.price(provider_name, provider, model) is not None:
+                continue
+            if source is None:
+                try:
+                    source = SourceMap.build(routes_text.decode("utf-8-sig"))
+                except (YamlSyntaxError, UnicodeDecodeError):
+                    source = SourceMap.build("")
+            line, col = source.position(("routes", name, "targets", index))
+            warnings.append(
+                Problem(
+                    routes_file,
+                    line + 1,
+                    col + 1,
+                    f"warning: no known price for {text}: its requests' cost is recorded as "
+                    "unknown; price it in prices.yaml (e.g. "
+                    f"'{provider_name}/{model}': {{input: 0.5, output: 1.5}}, USD per "
+                    "million tokens)",
+                )
+            )
+    return sorted(set(warnings))
+
+
+def worktree_warnings(root: Path) -> list[Problem]:
+    return warnings_of(worktree_files(root))
+
+
+def revision_warnings(repo_path: Path, rev: str) -> list[Problem]:
+    with open_repo(repo_path) as repo:
+        sha = resolve(repo, rev)
+        if sha is None:
+            return []
+        files = tree_files(repo, sha)
+    return warnings_of(files)
 
 
 def check_worktree(root: Path, allowed: AllowedRefs = UNRESTRICTED) -> list[Problem]:

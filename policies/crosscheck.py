@@ -18,6 +18,7 @@ from policies.models import (
     LimitsFile,
     ProvidersFile,
     RoutesFile,
+    TeamsFile,
     WeightedTarget,
 )
 
@@ -46,6 +47,8 @@ class Parsed:
     keys: Sequence[tuple[str, KeysFile]]
     providers_file: str = "providers.yaml"
     limits_file: str = "limits.yaml"
+    teams: tuple[str, TeamsFile] | None = None
+    teams_file: str = "teams.yaml"
 
 
 def cross_check(parsed: Parsed, where: Where) -> list[Issue]:
@@ -55,6 +58,7 @@ def cross_check(parsed: Parsed, where: Where) -> list[Issue]:
     if parsed.routes is not None:
         issues += _check_routes(parsed, glob_errors)
     issues += _check_keys(parsed, glob_errors)
+    issues += _check_teams(parsed, glob_errors)
     issues += _check_unique(parsed, where)
     return issues
 
@@ -122,6 +126,7 @@ def _unknown_provider(provider: str, text: str, known: Mapping[str, object], pfi
 
 def _check_keys(parsed: Parsed, glob_errors: dict[str, str | None]) -> list[Issue]:
     tiers = parsed.limits[1].tiers if parsed.limits is not None else None
+    teams = parsed.teams[1].teams if parsed.teams is not None else None
     issues: list[Issue] = []
     valid_globs: set[tuple[str, ...] | None] = {None}  # keys share a few model lists
     for file, keys_file in parsed.keys:
@@ -131,6 +136,9 @@ def _check_keys(parsed: Parsed, glob_errors: dict[str, str | None]) -> list[Issu
                 message = f"unknown tier '{key.tier}'{known}; add it under 'tiers:' in "
                 message += f"{parsed.limits_file} or fix the name"
                 issues.append(Issue(file, ("keys", index, "tier"), message))
+            if teams is not None and key.team is not None and key.team not in teams:
+                message = _unknown_team(key.team, teams, parsed.teams_file)
+                issues.append(Issue(file, ("keys", index, "team"), message))
             if key.models in valid_globs:
                 continue
             found = len(issues)
@@ -141,6 +149,45 @@ def _check_keys(parsed: Parsed, glob_errors: dict[str, str | None]) -> list[Issu
                     issues.append(Issue(file, ("keys", index, "models", position), message))
             if len(issues) == found:
                 valid_globs.add(key.models)
+    return issues
+
+
+def _unknown_team(name: str, known: Mapping[str, object], tfile: str, what: str = "team") -> str:
+    listed = f" (teams: {', '.join(known)})" if known else f" ({tfile} defines no teams)"
+    return f"unknown {what} '{name}'{listed}: define it in {tfile} or fix the name"
+
+
+def _check_teams(parsed: Parsed, glob_errors: dict[str, str | None]) -> list[Issue]:
+    """Parents that exist and form no cycle; usable model globs."""
+    if parsed.teams is None:
+        return []
+    file, teams_file = parsed.teams
+    teams = teams_file.teams
+    issues: list[Issue] = []
+    in_a_cycle: set[str] = set()
+    for name, team in teams.items():
+        for position, pattern in enumerate(team.models or ()):
+            error = _glob_error(pattern, glob_errors)
+            if error is not None:
+                message = f"model glob '{pattern}' is not usable: {error}"
+                issues.append(Issue(file, ("teams", name, "models", position), message))
+        if team.parent is None:
+            continue
+        if team.parent not in teams:
+            message = _unknown_team(team.parent, teams, file, "parent team")
+            issues.append(Issue(file, ("teams", name, "parent"), message))
+            continue
+        chain = [name]
+        parent: str | None = team.parent
+        while parent is not None and parent in teams and parent not in chain:
+            chain.append(parent)
+            parent = teams[parent].parent
+        if parent == name and name not in in_a_cycle:  # reported once, at its first team
+            in_a_cycle.update(chain)
+            path = " -> ".join([*chain, name])
+            message = f"teams form a cycle ({path}): a team cannot be its own ancestor; "
+            message += "remove or change one of these parents"
+            issues.append(Issue(file, ("teams", name, "parent"), message))
     return issues
 
 

@@ -16,8 +16,10 @@ from pathlib import Path
 from dulwich.repo import Repo
 
 from policies.diff_keys import admin_changes, key_changes
+from policies.diff_prices import alert_changes, price_changes
 from policies.diff_routing import provider_changes, route_changes
-from policies.diff_words import Change, affects, code, limit_steps, limits_text
+from policies.diff_teams import team_changes
+from policies.diff_words import Change, Mode, affects, code, limit_steps, limits_text, overrides
 from policies.loader import load_policy
 from policies.models import Key, Policy
 from policies.problems import PolicyInvalid, RevisionNotFound
@@ -25,7 +27,7 @@ from policies.repo import open_repo, read_policy_files, resolve
 
 __all__ = ["Change", "diff_policies", "diff_revisions", "render_invalid", "render_markdown"]
 
-SECTIONS = ("Keys", "Admin tokens", "Limits", "Routes", "Providers")
+SECTIONS = ("Keys", "Admin tokens", "Teams", "Limits", "Prices", "Routes", "Providers", "Alerts")
 SENSITIVE_HEADING = "#### Security-sensitive changes"
 
 
@@ -34,9 +36,12 @@ def diff_policies(old: Policy, new: Policy) -> list[Change]:
     changes = [
         *key_changes(old, new),
         *admin_changes(old.admins, new.admins),
+        *team_changes(old.teams, new.teams, new.keys),
         *_limits(old, new),
+        *price_changes(old.prices, new.prices),
         *route_changes(old.routes, new.routes),
         *provider_changes(old.providers, new.providers),
+        *alert_changes(old.alerts, new.alerts),
     ]
     # Stable sort: sections in order, subjects by name, a subject's lines as generated.
     return sorted(changes, key=lambda c: (SECTIONS.index(c.section), c.subject))
@@ -107,8 +112,8 @@ def _load(repo: Repo, sha: str) -> Policy | PolicyInvalid:
 def _limits(old: Policy, new: Policy) -> Iterator[Change]:
     tiers = new.limits.tiers
     on_default = [k for k in new.keys if not k.tier or k.tier not in tiers]
-    for field, text, kind in limit_steps(old.limits.default, new.limits.default):
-        users = _not_overriding(on_default, field)
+    for touched, text, kind in limit_steps(old.limits.default, new.limits.default):
+        users = _not_overriding(on_default, touched)
         yield Change("Limits", "", kind, f"Default limits: {text}{affects(users)}.")
     before, after = old.limits.tiers, new.limits.tiers
     for tier in sorted(before.keys() | after.keys()):
@@ -122,11 +127,12 @@ def _limits(old: Policy, new: Policy) -> Iterator[Change]:
         elif now is None:
             yield Change("Limits", tier, "tier removed", f"**Removed** tier {code(tier)}.")
         elif was is not None:
-            for field, text, kind in limit_steps(was, now):
-                users = _not_overriding(on_tier, field)
+            for touched, text, kind in limit_steps(was, now):
+                users = _not_overriding(on_tier, touched)
                 yield Change("Limits", tier, kind, f"{name}: {text}{affects(users)}.")
 
 
-def _not_overriding(keys: list[Key], field: str) -> list[str]:
-    """Ids of the keys whose own limits leave `field` to their tier (or the default)."""
-    return sorted(k.id for k in keys if k.limits is None or getattr(k.limits, field) is None)
+def _not_overriding(keys: list[Key], touched: tuple[tuple[Mode, str], ...]) -> list[str]:
+    """Ids of the keys whose own limits leave some of `touched` (each a limit in a mode:
+    enforced or shadow) to their tier (or the default)."""
+    return sorted(k.id for k in keys if not overrides(k.limits, touched))

@@ -39,6 +39,8 @@ def _key_facts(key: Key, policy: Policy) -> str:
     facts = []
     if key.owner:
         facts.append(f"owner {code(key.owner)}")
+    if key.team:
+        facts.append(f"team {code(key.team)}")
     tier = f"tier {code(key.tier)}" if key.tier else "default limits"
     facts.append(f"{tier} ({limits_text(effective_limits(key, policy))})")
     facts.append("all models" if key.models is None else "models " + codes(key.models))
@@ -63,6 +65,8 @@ def _key_changes(key_id: str, was: Key, now: Key, old: Policy, new: Policy) -> I
         yield _key(key_id, "key rotated", text)
     if was.owner != now.owner:
         yield _key(key_id, "key changed", f"{name}: owner {from_to(was.owner, now.owner)}.")
+    if was.team != now.team:
+        yield _key(key_id, "key moved", f"{name}: {_team_move(was.team, now.team)}.")
     if was.tier != now.tier or was.limits != now.limits:
         yield from _key_limits(key_id, was, now, old, new)
     yield from _key_models(key_id, was.models, now.models)
@@ -114,6 +118,14 @@ def _key_models(
                 "model access narrowed",
                 f"{name}: model access **narrowed**: no longer {codes(removed)}.",
             )
+
+
+def _team_move(was: str | None, now: str | None) -> str:
+    if was is None:
+        return f"**joined** team {code(now or '')} (was in no team)"
+    if now is None:
+        return f"**left** team {code(was)} (now in no team)"
+    return f"**moved** from team {code(was)} to team {code(now)}"
 
 
 def _expiry(was: dt.date | None, now: dt.date | None) -> str:

@@ -1,4 +1,4 @@
-"""Change a policy by commit: keys, tiers and routes, as the CLI and the terminal UI do it.
+"""Change a policy by commit: keys, tiers, routes and teams, as the CLI and the terminal UI do it.
 
     editor = PolicyEditor(repo_path)                 # reads the watched ref's commit
     secret = editor.create_key("search-team", tier="standard", models=["gpt-4o*"])
@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import Any, Final
@@ -47,7 +48,8 @@ __all__ = [
 
 MAX_RETRIES = 5
 LIMIT_FIELDS = ("rpm", "tpm", "max_concurrency", "tokens_per_day", "tokens_per_month")
-KEY_FIELDS = ("owner", "description", "models", "tier", "limits", "expires", "disabled")
+KEY_FIELDS = ("owner", "description", "models", "tier", "team", "limits", "expires", "disabled")
+TEAM_FIELDS = ("owner", "description", "parent", "limits", "models")
 
 
 class Unchanged(Enum):
@@ -173,7 +175,8 @@ class PolicyEditor:
         return secret
 
     def set_key_fields(self, key_id: str, **fields: Any) -> None:
-        """Set fields of a key (owner, description, models, tier, limits, expires, disabled).
+        """Set fields of a key (owner, description, models, tier, team, limits, expires,
+        disabled).
 
         A field given as None is removed. `limits` merges field by field (None removes one).
         """
@@ -237,6 +240,22 @@ class PolicyEditor:
 
     def remove_route(self, name: str) -> None:
         self._run(f"remove route {name}", lambda: self._files.set_route(name, None))
+
+    # teams --------------------------------------------------------------------------------
+
+    def create_team(self, name: str, **fields: Any) -> None:
+        """Add a team to teams.yaml (made if missing); fields as TEAM_FIELDS, None left out."""
+        entry = _team_changes(fields, creating=True)
+        self._run(f"create team {name}", lambda: self._files.set_team(name, entry, create=True))
+
+    def set_team_fields(self, name: str, **fields: Any) -> None:
+        """Set fields of a team (owner, description, parent, limits, models); None removes
+        one. `limits` merges field by field (None removes one), budgets included."""
+        changes = _team_changes(fields, creating=False)
+        self._run(f"update team {name}", lambda: self._files.set_team(name, changes))
+
+    def remove_team(self, name: str) -> None:
+        self._run(f"remove team {name}", lambda: self._files.set_team(name, None))
 
     # committing ---------------------------------------------------------------------------
 
@@ -317,3 +336,32 @@ class PolicyEditor:
                     f"{self.ref} moved to {start[:12]} while editing, and '{what}' no longer "
                     f"applies there: {exc}"
                 ) from None
+
+
+def _team_changes(fields: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """Fields as EditedFiles takes them: `...` removes one (a new team just leaves it out)."""
+    unknown = sorted(set(fields) - set(TEAM_FIELDS))
+    if unknown:
+        raise EditRefused(f"unknown team field(s) {', '.join(unknown)}: use {TEAM_FIELDS}")
+    changes: dict[str, Any] = {}
+    for name, value in fields.items():
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if v is not None or not creating}
+            value = {k: ... if v is None else _number(v) for k, v in value.items()}
+            if creating and not value:
+                continue
+        elif isinstance(value, tuple):
+            value = list(value)
+        if value is None:
+            if not creating:
+                changes[name] = ...
+        else:
+            changes[name] = value
+    return changes
+
+
+def _number(value: Any) -> Any:
+    """A Decimal budget as YAML writes it: 25, not a string (Limits reads it back exact)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value

@@ -117,6 +117,27 @@ class EditedFiles:
             )
         self._edit(path, "set", ["routes", name], new)
 
+    def set_team(self, name: str, fields: dict[str, Any] | None, *, create: bool = False) -> None:
+        """Set the given fields of a team in teams.yaml (`...` removes one, `limits` merges
+        field by field), keeping the others. With `create`, the team must be new; else it
+        must exist. None removes the team."""
+        path = self._role("teams") or "teams.yaml"
+        where = ["teams", name]
+        if fields is None:
+            self._edit(path, "delete", where, None)
+            return
+        existing = _walk(_load(self._text(path)), where)
+        if create and existing is not None:
+            raise EditRefused(f"a team named '{name}' exists already: choose another name")
+        if not create and not isinstance(existing, dict):
+            raise EditRefused(f"no team named '{name}' in {path}: create it first")
+        if not create and not fields:
+            return  # an empty mapping would replace the team, not merge into it
+        self._edit(path, "set", where, fields)
+        team = _walk(_load(self._text(path)), where)
+        if isinstance(team, dict) and team.get("limits") == {}:  # every limit removed
+            self._edit(path, "delete", [*where, "limits"], None)
+
     # internals ----------------------------------------------------------------------------
 
     def _key(self, key_id: str) -> KeyPlace:

@@ -20,11 +20,23 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from credentials.refs import UNRESTRICTED, AllowedRefs
+from policies.alerts import AlertsFile
+from policies.alerts_check import alert_issues
 from policies.allowed_refs import refused_refs
 from policies.bounds import MAX_ALIAS_EVENTS, out_of_bounds
 from policies.crosscheck import Loc, Parsed, cross_check
 from policies.error_messages import collapse_unions, reword
-from policies.models import Key, KeysFile, LimitsFile, Policy, ProvidersFile, RoutesFile
+from policies.models import (
+    Key,
+    KeysFile,
+    LimitsFile,
+    Policy,
+    PricesFile,
+    ProvidersFile,
+    RoutesFile,
+    TeamsFile,
+)
+from policies.prices import price_issues
 from policies.problems import PolicyInvalid, PolicyRepoError, Problem, RevisionNotFound
 from policies.repo import open_repo, read_policy_files, resolve
 from policies.yaml_positions import Finding, SourceMap, YamlSyntaxError
@@ -43,11 +55,17 @@ FILE_MODELS: dict[str, type[BaseModel]] = {
     "routes": RoutesFile,
     "limits": LimitsFile,
     "keys": KeysFile,
+    "prices": PricesFile,
+    "teams": TeamsFile,
+    "alerts": AlertsFile,
 }
 KEY_CHUNK = 500
 """Keys validated per pydantic call: each call holds the GIL, the serving loop waits."""
 
-_FILE_NAMES = "providers.yaml, routes.yaml, limits.yaml, keys.yaml and keys/*.yaml"
+_FILE_NAMES = (
+    "providers.yaml, routes.yaml, limits.yaml, teams.yaml, prices.yaml, alerts.yaml, keys.yaml "
+    "and keys/*.yaml"
+)
 _LAST_WINS = yaml_rs.DuplicateKeyPolicy.LastWins
 _ALIAS_LIMITS = yaml_rs.AliasLimits(max_total_replayed_events=MAX_ALIAS_EVENTS)
 _KEY_LIST = TypeAdapter(list[Key])
@@ -69,7 +87,10 @@ def load_policy(files: Mapping[str, bytes], allowed: AllowedRefs = UNRESTRICTED)
     providers = _load(sources, layout.single("providers"), ProvidersFile, problems)
     routes = _load(sources, layout.single("routes"), RoutesFile, problems)
     limits = _load(sources, layout.single("limits"), LimitsFile, problems)
+    teams = _load(sources, layout.single("teams"), TeamsFile, problems)
     keys = [(name, _load(sources, name, KeysFile, problems)) for name in layout.keys_files()]
+    prices = _load(sources, layout.single("prices"), PricesFile, problems)
+    alerts = _load(sources, layout.single("alerts"), AlertsFile, problems)
     if layout.single("routes") is None:
         message = "routes.yaml is missing: add it with a top-level 'routes:' mapping"
         problems.append(Problem("routes.yaml", 1, 1, message + " (every other file is optional)"))
@@ -77,16 +98,33 @@ def load_policy(files: Mapping[str, bytes], allowed: AllowedRefs = UNRESTRICTED)
         providers=_named(layout.single("providers") or "providers.yaml", providers),
         routes=_named(layout.single("routes") or "routes.yaml", routes),
         limits=_named(layout.single("limits") or "limits.yaml", limits),
+        teams=_named(layout.single("teams") or "teams.yaml", teams),
         keys=[(name, kf) for name, kf in keys if kf is not None],
         providers_file=layout.single("providers") or "providers.yaml",
         limits_file=layout.single("limits") or "limits.yaml",
+        teams_file=layout.single("teams") or "teams.yaml",
     )
     issues = cross_check(parsed, sources.where)
     if parsed.providers is not None:
         issues += refused_refs(*parsed.providers, allowed)
+    if prices is not None:
+        prices_file = layout.single("prices") or "prices.yaml"
+        issues += price_issues(
+            prices_file, prices.prices, providers.providers if providers else None
+        )
+    if alerts is not None:
+        key_ids = (
+            None
+            if len(parsed.keys) < len(keys)
+            else {k.id for _, kf in parsed.keys for k in kf.keys}
+        )
+        team_names = teams.teams if teams is not None else None
+        issues += alert_issues(
+            layout.single("alerts") or "alerts.yaml", alerts, team_names, key_ids, allowed
+        )
     for issue in issues:
         problems.append(sources.problem(issue.file, issue.loc, issue.message, issue.on_key))
-    if problems or providers is None or routes is None or limits is None:
+    if problems or providers is None or routes is None or limits is None or teams is None:
         raise PolicyInvalid(problems)
     return Policy(
         providers=providers.providers,
@@ -94,6 +132,9 @@ def load_policy(files: Mapping[str, bytes], allowed: AllowedRefs = UNRESTRICTED)
         limits=limits,
         keys=tuple(k for _, kf in parsed.keys for k in kf.keys),
         admins=tuple(a for _, kf in parsed.keys for a in kf.admins),
+        teams=teams.teams,
+        prices=prices.prices if prices is not None else {},
+        alerts=alerts if alerts is not None else AlertsFile(),
     )
 
 

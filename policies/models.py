@@ -8,13 +8,26 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from credentials.refs import leaves_directory
+from policies.alerts import AlertsFile
 
-ProviderType = Literal["openai", "anthropic", "gemini", "azure-openai", "openai-compatible"]
+ProviderType = Literal[
+    "openai", "anthropic", "gemini", "azure-openai", "openai-compatible", "bedrock"
+]
 """The wire protocol a provider speaks; decides the executor and the translator."""
 
 CredentialRef = Annotated[str, StringConstraints(pattern=r"^(env|file):[A-Za-z0-9_.\-/]+$")]
@@ -24,6 +37,10 @@ credentials directory, read with surrounding whitespace stripped). Never the sec
 KeyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")]
 KeyHash = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
 NonNegative = Annotated[int, Field(ge=0, strict=True)]
+Usd = Annotated[Decimal, Field(ge=0, decimal_places=6, allow_inf_nan=False)]
+"""US dollars, to the micro-dollar at most (the gateway counts money in integer micros)."""
+TeamName = KeyId
+MICROS_PER_USD = 1_000_000
 
 
 class Frozen(BaseModel):
@@ -45,11 +62,68 @@ class Limits(Frozen):
     """Total tokens per calendar day; resets at 00:00 UTC."""
     tokens_per_month: NonNegative | None = None
     """Total tokens per calendar month; resets on the 1st at 00:00 UTC."""
+    usd_per_day: Usd | None = None
+    """Spend in US dollars per calendar day (e.g. 25 or 2.5); resets at 00:00 UTC. A request
+    is admitted while the day's spend is below it, so requests in flight may overshoot it."""
+    usd_per_month: Usd | None = None
+    """Spend in US dollars per calendar month; resets on the 1st at 00:00 UTC."""
+    enforce: Literal["on", "shadow"] | None = None
+    """`on` (left out) or `shadow`: every limit of this block is counted exactly like an
+    enforced one, but a request it would refuse is served and reported instead (the
+    modelgate_shadow_refusals_total metric, the event's and request log's `shadow`). Switching
+    to `on` is a one-line commit: the counts are the scope's, not the mode's, so they carry
+    over."""
+    shadow: Limits | None = None
+    """Shadow limits beside this block's enforced ones, e.g. `{rpm: 100, shadow: {rpm: 50}}`
+    to try a stricter rpm while 100 still applies; written like a `limits` block without
+    `enforce` or `shadow`."""
+
+    @field_validator("usd_per_day", "usd_per_month", mode="before")
+    @classmethod
+    def _a_number(cls, value: object) -> object:
+        # YAML numbers only: a quoted "5" or a bool is a typo, not a budget.
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal | None):
+            raise ValueError("write an amount in US dollars as a number, e.g. 25 or 2.5")
+        return value
+
+    @field_validator("shadow")
+    @classmethod
+    def _plain_shadow(cls, value: Limits | None, info: ValidationInfo) -> Limits | None:
+        if value is None:
+            return None
+        if info.data.get("enforce") == "shadow":
+            raise ValueError(
+                "this block says `enforce: shadow`, so all of it is shadow already: "
+                "move these limits up into it, or drop `enforce: shadow`"
+            )
+        if value.enforce is not None or value.shadow is not None:
+            raise ValueError(
+                "a `shadow` block is all shadow: leave `enforce` and `shadow` out of it"
+            )
+        return value
+
+    def split(self) -> tuple[Limits, Limits]:
+        """(enforced, shadow): the limits of each mode as plain blocks (no enforce, no shadow)."""
+        values = self.model_dump(exclude_none=True, exclude={"enforce", "shadow"})
+        if self.enforce == "shadow":
+            return _NO_LIMITS, Limits(**values) if values else _NO_LIMITS
+        if self.shadow is None and self.enforce is None:
+            return self, _NO_LIMITS
+        enforced = Limits(**values) if values else _NO_LIMITS
+        return enforced, self.shadow if self.shadow is not None else _NO_LIMITS
 
     def merged_over(self, base: Limits) -> Limits:
-        """These limits, with every field left out taken from `base`."""
-        own = self.model_dump(exclude_none=True)
-        return base.model_copy(update=own) if own else base
+        """These limits, with every field left out taken from `base`, mode by mode (an
+        enforced field overrides the base's enforced one, a shadow field its shadow one)."""
+        own_on, own_shadow = self.split()
+        base_on, base_shadow = base.split()
+        on = own_on.model_dump(exclude_none=True)
+        shadow = own_shadow.model_dump(exclude_none=True)
+        merged_on = base_on.model_copy(update=on) if on else base_on
+        merged_shadow = base_shadow.model_copy(update=shadow) if shadow else base_shadow
+        if merged_shadow == _NO_LIMITS:
+            return merged_on
+        return merged_on.model_copy(update={"shadow": merged_shadow})
 
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -128,20 +202,89 @@ class TokenCredential(Frozen):
         return self.label
 
 
-CredentialSpec = CredentialRef | TokenCredential
-"""One entry of a provider's credential pool: a reference, or a token credential."""
+class AwsKeys(Frozen):
+    """Where the parts of an AWS access key live (env:NAME or file:NAME each)."""
+
+    access_key_id: CredentialRef
+    """The access key id (AKIA... or, for temporary keys, ASIA...)."""
+    secret_access_key: CredentialRef
+    """The secret access key."""
+    session_token: CredentialRef | None = None
+    """The session token of temporary keys (from STS); left out for long-term keys."""
+
+    @field_validator("access_key_id", "secret_access_key", "session_token")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        return None if value is None else _stays_inside(value)
+
+
+class AwsCredential(Frozen):
+    """An AWS access key that signs a bedrock provider's requests (SigV4)."""
+
+    aws: AwsKeys
+    """Where the key's parts live."""
+
+    @property
+    def label(self) -> str:
+        """How status, logs and metrics name this credential: its references, never values."""
+        return f"aws:{self.aws.access_key_id}"
+
+    def __str__(self) -> str:
+        return self.label
+
+
+CredentialSpec = CredentialRef | TokenCredential | AwsCredential
+"""One entry of a provider's credential pool: a reference, a token credential, or (bedrock
+only) an AWS access key."""
+
+_AWS_HOST = re.compile(r"^bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com$")
+"""A Bedrock runtime endpoint of AWS, and its region."""
+
+
+def _bedrock_problem(provider: Provider) -> str | None:
+    """What is wrong with a provider's credentials or region for its type, or None."""
+    for index, entry in enumerate(provider.credentials):
+        aws = isinstance(entry, AwsCredential)
+        if aws and provider.type != "bedrock":
+            return (
+                f"credentials entry {index + 1}: an 'aws' key signs bedrock requests only; a "
+                f"{provider.type} provider takes env:NAME or file:NAME references or token "
+                "credentials"
+            )
+        if not aws and provider.type == "bedrock":
+            return (
+                f"credentials entry {index + 1}: a bedrock provider signs its requests with "
+                "an AWS access key: write {aws: {access_key_id: env:NAME, secret_access_key: "
+                "env:NAME}} (and session_token for temporary keys), or leave credentials out "
+                "to use the AWS default chain (environment, web identity, instance profile)"
+            )
+    if provider.type != "bedrock":
+        return None
+    if not provider.region:
+        return "a bedrock provider needs 'region' (e.g. us-east-1): its requests are signed for it"
+    host = _AWS_HOST.match(urlsplit(provider.base_url).hostname or "")
+    if host is not None and host.group(1) != provider.region:
+        return (
+            f"base_url is the Bedrock endpoint of {host.group(1)} but region is "
+            f"{provider.region}: AWS refuses a request signed for another region"
+        )
+    return None
 
 
 class Provider(Frozen):
     """One upstream API endpoint and the pool of credentials used to call it."""
 
     type: ProviderType
-    """Wire protocol: openai | anthropic | gemini | azure-openai | openai-compatible."""
+    """Wire protocol: openai | anthropic | gemini | azure-openai | openai-compatible | bedrock."""
     base_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")]
-    """Root URL of the API, e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1."""
+    """Root URL of the API, e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1; Vertex
+    AI: .../v1/projects/P/locations/L/publishers/google (gemini) or /publishers/anthropic."""
     credentials: tuple[CredentialSpec, ...] = ()
     """The credential pool: references (env:NAME, file:NAME), never values, or token
-    credentials ({oauth2: {...}} or {google_service_account: file:NAME}). Empty: no auth."""
+    credentials ({oauth2: {...}} or {google_service_account: file:NAME}). Empty: no auth.
+    bedrock: AWS access keys only ({aws: {access_key_id: env:NAME, secret_access_key:
+    env:NAME, session_token: env:NAME}}); empty: the AWS default chain (AWS_* environment
+    variables, web identity, the instance or task role)."""
     selection: Literal["round-robin", "fill-first"] = "round-robin"
     """How the pool picks a credential: rotate on every request, or use the first usable one."""
     cooldown_s: Annotated[float, Field(ge=0)] = 60
@@ -164,6 +307,14 @@ class Provider(Frozen):
     """Retries of one target on 5xx, connection errors and timeouts, before failing over."""
     api_version: str | None = None
     """azure-openai: the api-version query parameter; anthropic: the anthropic-version header."""
+    api: Literal["chat", "responses"] = "chat"
+    """openai, azure-openai, openai-compatible: the API its models are called through.
+    `responses` for models served only by the Responses API (the codex and pro lines):
+    chat, Messages and Gemini clients then reach them translated."""
+    region: str | None = None
+    """bedrock: the AWS region its requests are signed for (e.g. us-east-1); required.
+    Its base_url is the runtime endpoint, normally https://bedrock-runtime.REGION.amazonaws.com
+    (a VPC endpoint or a test server otherwise); an AWS endpoint of another region is refused."""
     headers: dict[str, str] = Field(default_factory=dict)
     """Extra headers sent upstream on every request (no secrets: use credentials). Names are
     HTTP tokens; values are one line; Content-Length and Transfer-Encoding are the gateway's."""
@@ -196,6 +347,13 @@ class Provider(Frozen):
                 raise ValueError(f"entry {index + 1}: {problem}")
         return value
 
+    @model_validator(mode="after")
+    def _fits_type(self) -> Provider:
+        problem = _bedrock_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
 
 class WeightedTarget(Frozen):
     """A route target with a weight, for the `weighted` strategy."""
@@ -207,6 +365,14 @@ class WeightedTarget(Frozen):
 
 
 TargetSpec = Annotated[str, StringConstraints(pattern=r"^[^/\s]+/.+$")] | WeightedTarget
+
+
+Operation = Literal["chat", "embeddings", "moderations", "images", "audio", "rerank", "batches"]
+"""What a route may be marked for (Route.operations): `chat` is text generation in any
+protocol (chat completions, completions, Responses, Messages, generateContent) and its token
+counts; `images` covers generations and edits; `audio` speech, transcriptions and
+translations; `batches` makes the route's provider the one that holds a key's files and
+batches (/v1/files, /v1/batches: gateway/request/files_upstream.py)."""
 
 
 class Route(Frozen):
@@ -226,6 +392,10 @@ class Route(Frozen):
     metadata, cache markers) and names them in the `x-modelgate-dropped-params` response
     header; strict refuses such a request with a 400 instead. Either way, what would change
     the answer (several choices, audio, stored conversations) is refused."""
+    operations: tuple[Operation, ...] | None = None
+    """The operations this route serves (say `[images]` for an image model); left out means
+    all. A call of another operation to it is answered 404, as OpenAI answers a model that
+    does not serve an endpoint."""
     description: str | None = None
     """Free text for operators."""
 
@@ -247,6 +417,9 @@ class Key(Frozen):
     """A tier from limits.yaml; left out means the default limits."""
     limits: Limits | None = None
     """Overrides of the tier's limits, field by field."""
+    team: TeamName | None = None
+    """A team from teams.yaml: the team's limits and budgets (and its parents') apply too,
+    and its `models` bound this key's."""
     expires: dt.date | None = None
     """Last day (UTC) the key is valid."""
     disabled: bool = False
@@ -277,6 +450,37 @@ class Admin(Frozen):
     """A disabled token is refused with 401."""
 
 
+class Team(Frozen):
+    """A team: limits and budgets shared by its keys (and its sub-teams), and a model ceiling."""
+
+    owner: str | None = None
+    """Who to ask about this team (and who pays)."""
+    description: str | None = None
+    """Free text for operators."""
+    parent: TeamName | None = None
+    """The team this one belongs to: a request counts against this team and every ancestor,
+    and is admitted only if all of them admit it."""
+    limits: Limits = Limits()
+    """Limits and budgets of the whole team: every request of its keys and sub-teams counts."""
+    models: tuple[str, ...] | None = None
+    """Globs over route names the team's keys may use at most; left out means all. A key may
+    use a model only if its own `models` and those of its team and every ancestor allow it."""
+
+    @field_validator("models")
+    @classmethod
+    def _globs_compile(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not all(value):
+            raise ValueError("an empty model glob matches nothing")
+        return value
+
+
+class TeamsFile(Frozen):
+    """teams.yaml."""
+
+    teams: dict[TeamName, Team] = Field(default_factory=dict)
+    """Teams by name; keys join one with `team:`."""
+
+
 class ProvidersFile(Frozen):
     """providers.yaml."""
 
@@ -289,6 +493,9 @@ class RoutesFile(Frozen):
 
     routes: dict[str, Route]
     """Model names clients send (or globs of them), and their targets."""
+
+
+_NO_LIMITS = Limits()
 
 
 class LimitsFile(Frozen):
@@ -309,6 +516,36 @@ class KeysFile(Frozen):
     """Admin tokens."""
 
 
+PricePerMillion = Annotated[Decimal, Field(ge=0, decimal_places=6, allow_inf_nan=False)]
+"""US dollars per million tokens (e.g. 0.15), to six decimal places at most."""
+PricePattern = Annotated[str, StringConstraints(pattern=r"^[^/\s]+/\S+$")]
+
+
+class TokenPrice(Frozen):
+    """The price of one model at one provider, in US dollars per million tokens."""
+
+    input: PricePerMillion
+    """Prompt tokens that are neither read from nor written to a cache."""
+    output: PricePerMillion
+    """Completion tokens (reasoning tokens too, unless `reasoning` is given)."""
+    cached_input: PricePerMillion | None = None
+    """Prompt tokens read from a cache; left out: the input price."""
+    cache_write: PricePerMillion | None = None
+    """Prompt tokens written to a cache; left out: the input price."""
+    reasoning: PricePerMillion | None = None
+    """Reasoning (thinking) tokens; left out: the output price."""
+
+
+class PricesFile(Frozen):
+    """prices.yaml: overrides of (and additions to) the genai-prices catalog."""
+
+    prices: dict[PricePattern, TokenPrice] = Field(default_factory=dict)
+    """`PROVIDER/MODEL` globs (PROVIDER is a name in providers.yaml; `*` matches any run,
+    `/` included) and their prices; the most specific match wins: an exact key, then the
+    longest text before the first wildcard, then the most literal characters, then the
+    first in the file. `local/*: {input: 0, output: 0}` makes a self-hosted provider free."""
+
+
 class Policy(Frozen):
     """One commit of the policy repository, validated and merged."""
 
@@ -317,3 +554,8 @@ class Policy(Frozen):
     limits: LimitsFile = LimitsFile()
     keys: tuple[Key, ...] = ()
     admins: tuple[Admin, ...] = ()
+    teams: dict[str, Team] = Field(default_factory=dict)
+    prices: dict[str, TokenPrice] = Field(default_factory=dict)
+    """prices.yaml's overrides, in file order."""
+    alerts: AlertsFile = AlertsFile()
+    """alerts.yaml: budget and quota alerts (policies/alerts.py)."""

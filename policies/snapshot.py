@@ -10,8 +10,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from gateway.pricing import Price, PriceBook
 from policies.model_globs import compile_any, compile_glob, is_glob
 from policies.models import Key, Limits, Policy, Provider, Route, WeightedTarget
+from policies.scopes import Scope, scope_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +24,8 @@ class Target:
     provider: Provider
     upstream_model: str
     weight: float = 1.0
+    price: Price | None = None
+    """Compiled from prices.yaml or the genai-prices catalog; None: no known price."""
 
     @property
     def label(self) -> str:
@@ -50,10 +54,17 @@ class Principal:
     model_patterns: re.Pattern[str] | None
     expires: dt.date | None
     disabled: bool
+    team: str | None = None
+    scopes: tuple[Scope, ...] = ()
+    """What its requests count against: the key, then its team and each ancestor team."""
+    ceilings: tuple[re.Pattern[str], ...] = ()
+    """The `models` of its team and every ancestor that limits them: all must match too."""
 
     def may_use(self, route_name: str) -> bool:
         patterns = self.model_patterns
-        return patterns is None or patterns.fullmatch(route_name) is not None
+        if patterns is not None and patterns.fullmatch(route_name) is None:
+            return False
+        return all(ceiling.fullmatch(route_name) is not None for ceiling in self.ceilings)
 
     def is_expired(self, today: dt.date) -> bool:
         return self.expires is not None and today > self.expires
@@ -71,6 +82,29 @@ class _Memo:
     def __init__(self) -> None:
         self.globs: dict[tuple[str, ...] | None, re.Pattern[str] | None] = {}
         self.limits: dict[tuple[str | None, Limits | None], Limits] = {}
+        self.teams: dict[str, tuple[tuple[Scope, ...], tuple[re.Pattern[str], ...]]] = {}
+
+    def team(
+        self, name: str, policy: Policy
+    ) -> tuple[tuple[Scope, ...], tuple[re.Pattern[str], ...]]:
+        """The scopes (the team, then each ancestor) and model ceilings of a team."""
+        found = self.teams.get(name)
+        if found is None:
+            scopes: list[Scope] = []
+            ceilings: list[re.Pattern[str]] = []
+            current: str | None = name
+            while current is not None and len(scopes) <= len(policy.teams):  # no cycle passes
+                team = policy.teams[current]  # the loader refused unknown teams and cycles
+                scopes.append(scope_of("team", current, team.limits))
+                if team.models is not None:
+                    if team.models not in self.globs:
+                        self.globs[team.models] = compile_any(team.models)
+                    pattern = self.globs[team.models]
+                    assert pattern is not None
+                    ceilings.append(pattern)
+                current = team.parent
+            found = self.teams[name] = (tuple(scopes), tuple(ceilings))
+        return found
 
 
 def _principal(key: Key, policy: Policy, memo: _Memo) -> Principal:
@@ -82,6 +116,7 @@ def _principal(key: Key, policy: Policy, memo: _Memo) -> Principal:
         memo.limits[(key.tier, key.limits)] = limits
     if key.models not in memo.globs:
         memo.globs[key.models] = None if key.models is None else compile_any(key.models)
+    team_scopes, ceilings = memo.team(key.team, policy) if key.team is not None else ((), ())
     return Principal(
         key_id=key.id,
         owner=key.owner,
@@ -89,6 +124,9 @@ def _principal(key: Key, policy: Policy, memo: _Memo) -> Principal:
         model_patterns=memo.globs[key.models],
         expires=key.expires,
         disabled=key.disabled,
+        team=key.team,
+        scopes=(scope_of("key", key.id, limits), *team_scopes),
+        ceilings=ceilings,
     )
 
 
@@ -103,6 +141,7 @@ class Snapshot:
     exact_routes: dict[str, Route]
     glob_routes: tuple[tuple[re.Pattern[str], str, Route], ...]
     _resolved: dict[str, ResolvedRoute | None] = field(default_factory=dict, repr=False)
+    prices: PriceBook = field(default_factory=lambda: PriceBook({}, catalog=False), repr=False)
 
     @classmethod
     def compile(cls, policy: Policy, commit: str) -> Snapshot:
@@ -115,7 +154,26 @@ class Snapshot:
         }
         exact = {n: r for n, r in policy.routes.items() if not is_glob(n)}
         globs = tuple((compile_glob(n), n, r) for n, r in policy.routes.items() if is_glob(n))
-        return cls(commit, policy, principals, admins, exact, globs)
+        snapshot = cls(
+            commit, policy, principals, admins, exact, globs, prices=PriceBook(policy.prices)
+        )
+        snapshot._price_literal_targets()
+        return snapshot
+
+    def _price_literal_targets(self) -> None:
+        """Price every target whose upstream model is known before a request names one (a
+        glob route's `*` targets are priced when a model name resolves, once each)."""
+        for name, route in self.policy.routes.items():
+            for spec in route.targets:
+                text = spec.target if isinstance(spec, WeightedTarget) else spec
+                provider_name, _, upstream_model = text.partition("/")
+                provider = self.policy.providers.get(provider_name)
+                if provider is not None and not (is_glob(name) and "*" in upstream_model):
+                    self.prices.price(provider_name, provider, upstream_model)
+
+    def unpriced_targets(self) -> list[str]:
+        """`provider/model` of the targets priced so far that have no known price."""
+        return self.prices.unpriced()
 
     def principal(self, key_sha256_hex: str) -> Principal | None:
         return self.principals_by_hash.get(key_sha256_hex)
@@ -164,7 +222,8 @@ class Snapshot:
             provider = self.policy.providers.get(provider_name)
             if provider is None:  # refused by validation; kept defensive for old snapshots
                 continue
-            out.append(Target(provider_name, provider, upstream_model, weight))
+            price = self.prices.price(provider_name, provider, upstream_model)
+            out.append(Target(provider_name, provider, upstream_model, weight, price))
         return tuple(out)
 
     def route_names_for(self, principal: Principal) -> list[str]:

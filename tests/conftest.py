@@ -52,6 +52,29 @@ class Deployment:
         self.upstream, self.repo, self.gateway, self.keys = upstream, repo, gateway, keys
 
 
+@pytest.fixture(scope="module")
+def module_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """One deployment for the tests of a module that leave its gateway as they found it:
+    a gateway start is most of such a test's time."""
+    tmp = tmp_path_factory.mktemp("deployment")
+    upstream = FakeUpstream().start()
+    repo = PolicyRepo(tmp / "policy")
+    keys = standard_policy(repo, upstream.url)
+    gateway = GatewayProcess(repo.path, tmp / "state")
+    try:
+        yield Deployment(upstream, repo, gateway.start(), keys)
+    finally:
+        gateway.stop()
+        upstream.stop()
+
+
+@pytest.fixture
+def shared_deployment(module_deployment: Deployment) -> Deployment:
+    """The module's deployment, its upstream's records and unused faults forgotten."""
+    module_deployment.upstream.reset()
+    return module_deployment
+
+
 @pytest.fixture
 def deployment(
     fake_upstream: FakeUpstream,

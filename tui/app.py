@@ -29,8 +29,9 @@ from tui import cells
 from tui.client import AdminApi, AdminError
 from tui.editing import EditFlow
 from tui.feed import FeedGap, FeedState, follow_events
-from tui.messages import EditRequested, GatewayPolled, RepoLoaded
+from tui.messages import EditRequested, GatewayPolled, RepoLoaded, RollbackRequested
 from tui.policy_history import head_of, read_history
+from tui.rollback_flow import RollbackFlow
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.traffic import RequestRecord, TrafficStats
@@ -38,9 +39,10 @@ from tui.widgets.keys_view import KeysView
 from tui.widgets.policy_view import PolicyView
 from tui.widgets.routes_view import RoutesView
 from tui.widgets.status_line import Standing, StatusLine
+from tui.widgets.teams_view import TeamsView
 from tui.widgets.traffic_view import TrafficView
 
-APP_ONLY = {"show_tab", "review", "help", "quit", "refresh", "sync"}
+APP_ONLY = {"show_tab", "review", "help", "quit", "refresh", "sync", "roll_back_rejected"}
 """Actions of the main screen, not of dialogs."""
 
 
@@ -63,7 +65,9 @@ class ModelGateApp(App[None]):
         Binding("2", "show_tab('keys')", "Keys", show=False),
         Binding("3", "show_tab('routes')", "Routes", show=False),
         Binding("4", "show_tab('policy')", "Policy", show=False),
+        Binding("5", "show_tab('teams')", "Teams", show=False),
         Binding("c", "review", "Commit"),
+        Binding("R", "roll_back_rejected", "Roll back rejected"),
         Binding("question_mark,f1", "help", "Help"),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
         Binding("q", "quit", "Quit"),
@@ -83,6 +87,7 @@ class ModelGateApp(App[None]):
         self.tz, self.today = tz, today
         self.stats = TrafficStats()
         self.edits = EditFlow(self, options.repo, options.ref)
+        self.rollback = RollbackFlow(self, options.repo, options.ref)
         self.status: Status | None = None
         self.policy: Policy | None = None
         self.repo_head: str | None = None
@@ -94,6 +99,7 @@ class ModelGateApp(App[None]):
         editable = self.options.repo is not None
         self.keys_view = KeysView(self.today, editable=editable, id="keys-view")
         self.routes_view = RoutesView(editable=editable, id="routes-view")
+        self.teams_view = TeamsView(editable=editable, id="teams-view")
         self.policy_view = PolicyView(
             self.options.repo, self.options.ref, self.tz, id="policy-view"
         )
@@ -107,6 +113,8 @@ class ModelGateApp(App[None]):
                 yield self.routes_view
             with TabPane("4 Policy", id="policy"):
                 yield self.policy_view
+            with TabPane("5 Teams", id="teams"):
+                yield self.teams_view
         yield Footer()
 
     def on_mount(self) -> None:
@@ -180,7 +188,7 @@ class ModelGateApp(App[None]):
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
         focus = {"traffic": "#traffic-table", "keys": "#keys-table"}
-        focus |= {"routes": "#routes-table", "policy": "#history-table"}
+        focus |= {"routes": "#routes-table", "policy": "#history-table", "teams": "#teams-table"}
         self.query_one(focus[tab]).focus()
 
     def action_help(self) -> None:
@@ -201,9 +209,25 @@ class ModelGateApp(App[None]):
             return
         self.sync_gateway()
 
+    def action_roll_back_rejected(self) -> None:
+        """Roll the watched ref back to the commit the gateway serves (reviewed first)."""
+        serving = self._rejected_rollback_target()
+        if serving is not None:
+            self.rollback.start(serving)
+
+    def _rejected_rollback_target(self) -> str | None:
+        """The applied commit, while the gateway rejects a later one and a repo is open."""
+        policy = self.status.get("policy") if self.status else None
+        if self.options.repo is None or not policy or policy.get("state") != "rejected":
+            return None
+        applied = policy.get("commit")
+        return str(applied) if applied else None
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if isinstance(self.screen, ModalScreen) and action in APP_ONLY:
             return False  # a key pressed in a dialog must not act on the tabs behind it
+        if action == "roll_back_rejected":
+            return self._rejected_rollback_target() is not None
         if action == "review":
             return self.edits.pending > 0
         if action == "sync":
@@ -226,6 +250,10 @@ class ModelGateApp(App[None]):
     @on(EditRequested)
     def _edit_requested(self, message: EditRequested) -> None:
         self.edits.request(message, self.policy)
+
+    @on(RollbackRequested)
+    def _rollback_requested(self, message: RollbackRequested) -> None:
+        self.rollback.start(message.commit)
 
     # the gateway --------------------------------------------------------------------------
 
@@ -281,9 +309,11 @@ class ModelGateApp(App[None]):
             return
         self.status = message.status
         self.keys_view.show_usage(message.usage)
+        self.teams_view.show_usage(message.usage)
         self.routes_view.show_status(message.status)
         self.policy_view.show_status(message.status)
         self._draw_status_line()
+        self.refresh_bindings()  # `R` is offered only while a commit is rejected
 
     # the repository -----------------------------------------------------------------------
 
@@ -313,6 +343,7 @@ class ModelGateApp(App[None]):
         self.repo_head = message.head
         self.policy = message.policy
         self.keys_view.show_policy(message.policy, message.error)
+        self.teams_view.show_policy(message.policy, message.error)
         self.routes_view.show_policy(message.policy, message.error)
         self.policy_view.show_history(message.history, message.head)
         self._draw_status_line()

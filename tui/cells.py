@@ -66,6 +66,16 @@ def count(n: float | None) -> str:
     return f"{n:.0f}" if float(n).is_integer() else f"{n:.1f}"
 
 
+def money(usd: float | None) -> str:
+    """A request's cost: $0.0123 (4 significant decimals below a dollar); '?' when the
+    price is unknown (never shown as $0)."""
+    if usd is None:
+        return "?"
+    if usd >= 1:
+        return f"${usd:,.2f}"
+    return f"${usd:.4f}" if usd >= 0.0001 or usd == 0 else f"${usd:.6f}"
+
+
 def millis(ms: float | None) -> str:
     if ms is None:
         return "-"

@@ -20,6 +20,7 @@ from tui.screens.key_form import KeyFormScreen
 from tui.screens.review import ReviewOutcome, ReviewScreen
 from tui.screens.route_forms import RouteFormScreen, TierFormScreen
 from tui.screens.secret import SecretScreen
+from tui.screens.team_forms import MoveKeyScreen, TeamFormScreen
 
 if TYPE_CHECKING:
     from tui.app import ModelGateApp
@@ -73,6 +74,26 @@ class EditFlow:
                     policy.limits.default if subject == DEFAULT_TIER else tiers_now.get(subject)
                 )
             app.push_screen(TierFormScreen(subject, limits), self._chosen)
+        elif action.startswith("team.") or action == "key.move":
+            self._team_form(action, subject, policy)
+
+    def _team_form(self, action: str, subject: str | None, policy: Policy | None) -> None:
+        """The Teams tab's forms: a new team, a team's limits, a key into a team."""
+        teams = dict(policy.teams) if policy else {}
+        if action == "team.create":
+            self.app.push_screen(TeamFormScreen(None, None, sorted(teams)), self._chosen)
+        elif action == "team.edit" and subject is not None:
+            team = teams.get(subject)
+            if team is None:
+                self.app.notify(
+                    f"Team {subject} is not in the policy at {self.ref}.", severity="warning"
+                )
+                return
+            self.app.push_screen(TeamFormScreen(subject, team, sorted(teams)), self._chosen)
+        elif action == "key.move":
+            keys = list(policy.keys) if policy else []
+            chosen = subject if subject in teams else None
+            self.app.push_screen(MoveKeyScreen(keys, sorted(teams), chosen), self._chosen)
 
     def _chosen(self, edit: Edit | None) -> None:
         if edit is not None:

@@ -37,8 +37,15 @@ class EditRequested(Message):
 
     action: str
     """key.create, key.edit, key.toggle, key.rotate, route.create, route.edit,
-    tier.create, tier.edit"""
+    tier.create, tier.edit, team.create, team.edit, key.move"""
     subject: str | None = None
-    """The key id, route or tier name (None for create)."""
+    """The key id, route, tier or team name (None for create; key.move: the team)."""
     key: Key | None = None
     """The key as committed, for forms that start from its values."""
+
+
+@dataclass
+class RollbackRequested(Message):
+    """The Policy tab asks to roll the watched ref back to `commit` (reviewed first)."""
+
+    commit: str

@@ -79,6 +79,12 @@ class Draft:
     def __len__(self) -> int:
         return len(self._edits)
 
+    def review_title(self) -> str:
+        return f"Review {len(self)} edit(s) on {self.ref} at {self.base[:7]}"
+
+    def commit_message(self) -> str:
+        return default_message(self.descriptions)
+
     def apply(self, edit: Edit) -> None:
         """Apply and remember an edit; raises EditRefused (nothing recorded) when it cannot."""
         secret = edit.apply(self._editor)
@@ -197,6 +203,35 @@ def set_route(
         editor.set_route(name, targets, strategy, description)
 
     return Edit(f"set route {name}", apply)
+
+
+def create_team(name: str, **fields: Any) -> Edit:
+    """A new team in teams.yaml (fields as PolicyEditor.create_team takes them)."""
+
+    def apply(editor: PolicyEditor) -> None:
+        editor.create_team(name, **fields)
+
+    return Edit(f"create team {name}", apply)
+
+
+def update_team(name: str, **fields: Any) -> Edit:
+    """Set fields of a team; None removes one, `limits` merges field by field."""
+    names = ", ".join(sorted(fields)) or "nothing"
+
+    def apply(editor: PolicyEditor) -> None:
+        editor.set_team_fields(name, **fields)
+
+    return Edit(f"update team {name} ({names})", apply)
+
+
+def move_key(key_id: str, team: str | None) -> Edit:
+    """Put a key in `team` (None: in no team)."""
+
+    def apply(editor: PolicyEditor) -> None:
+        editor.set_key_fields(key_id, team=team)
+
+    where = f"to team {team}" if team else "out of its team"
+    return Edit(f"move key {key_id} {where}", apply)
 
 
 def default_message(descriptions: list[str]) -> str:

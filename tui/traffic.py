@@ -40,6 +40,8 @@ class RequestRecord:
     completion_tokens: int
     stream: bool
     error: str | None
+    cost_usd: float | None = None
+    """None: the price is unknown (or the gateway predates prices)."""
 
     @classmethod
     def from_event(cls, event_id: int, data: RequestEvent) -> RequestRecord:
@@ -60,6 +62,7 @@ class RequestRecord:
             completion_tokens=int(_number(data.get("completion_tokens"))),
             stream=bool(data.get("stream")),
             error=_text(data.get("error")),
+            cost_usd=float(cost) if isinstance(cost := data.get("cost_usd"), int | float) else None,
         )
 
     @property

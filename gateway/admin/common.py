@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sanic import HTTPResponse, Request
 
-from gateway.auth import authenticate_admin, presented_key
 from gateway.errors import GatewayError, Protocol
+from gateway.request.auth import authenticate_admin, presented_key
 from gateway.responses import error_response, request_id_of
 from gateway.state import AppState
 

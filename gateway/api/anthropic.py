@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from gateway.count_tokens import serve_count_tokens
 from gateway.errors import Protocol
-from gateway.pipeline import Endpoint, run
+from gateway.request.pipeline import Endpoint, run
 from gateway.vocabulary import Op
 
 # Generation routes stream their bodies: the pipeline reads one only after its key passed.
 bp = Blueprint("anthropic")
 
 MESSAGES = Endpoint(Protocol.ANTHROPIC, Op.CHAT, required=(("messages", list), ("max_tokens", int)))
-COUNT_TOKENS = Endpoint(
-    Protocol.ANTHROPIC, Op.COUNT_TOKENS, required=(("messages", list),), serve=serve_count_tokens
-)
+COUNT_TOKENS = Endpoint(Protocol.ANTHROPIC, Op.COUNT_TOKENS, required=(("messages", list),))
 
 
 @bp.post("/v1/messages", name="anthropic_messages", stream=True)

@@ -14,11 +14,9 @@ from urllib.parse import unquote
 from sanic import Blueprint, HTTPResponse, Request
 
 from gateway.api.models_list import list_models, show_model
-from gateway.count_tokens import serve_count_tokens
 from gateway.errors import NotFound, Protocol
-from gateway.pipeline import Endpoint, run
+from gateway.request.pipeline import Endpoint, run
 from gateway.responses import error_response, request_id_of
-from gateway.serve import serve_json_array_stream
 from gateway.state import AppState
 from gateway.vocabulary import Op
 
@@ -26,9 +24,9 @@ bp = Blueprint("gemini")
 
 GENERATE = Endpoint(Protocol.GEMINI, Op.CHAT, required=(("contents", list),))
 STREAM_AS_ARRAY = Endpoint(
-    Protocol.GEMINI, Op.CHAT, required=(("contents", list),), serve=serve_json_array_stream
+    Protocol.GEMINI, Op.CHAT, required=(("contents", list),), json_array=True
 )
-COUNT_TOKENS = Endpoint(Protocol.GEMINI, Op.COUNT_TOKENS, serve=serve_count_tokens)
+COUNT_TOKENS = Endpoint(Protocol.GEMINI, Op.COUNT_TOKENS)
 EMBED = Endpoint(Protocol.GEMINI, Op.EMBEDDINGS, required=(("content", dict),))
 BATCH_EMBED = Endpoint(Protocol.GEMINI, Op.EMBEDDINGS, required=(("requests", list),))
 

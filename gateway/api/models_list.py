@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from sanic import HTTPResponse, Request
 
-from gateway.auth import authenticate, presented_key
 from gateway.errors import GatewayError, NotFound, Protocol
-from gateway.model_names import check_model_name
-from gateway.pipeline import NotReady
 from gateway.protocols import ADAPTERS, model_list_caller
 from gateway.protocols.gemini import MODELS
+from gateway.request.auth import authenticate, presented_key
+from gateway.request.governed import NotReady
+from gateway.request.model_names import check_model_name
 from gateway.responses import error_response, json_response, request_id_of
 from gateway.state import AppState
 from gateway.upstream.availability import route_unusable

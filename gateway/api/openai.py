@@ -6,7 +6,7 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from gateway.api.models_list import list_models, show_model
 from gateway.errors import Protocol
-from gateway.pipeline import Endpoint, run
+from gateway.request.pipeline import Endpoint, run
 from gateway.vocabulary import Op
 
 # Generation routes stream their bodies: the pipeline reads one only after its key passed.

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from credentials.refs import AllowedRefs
 from gateway.commands.init_cmd import print_secrets
@@ -109,17 +110,33 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
+def serve_app(settings: Settings) -> Any:
+    """The app each serving process runs: create_app's, draining on SIGTERM (gateway/drain.py).
+
+    Module level, so that Sanic can pickle it for its worker processes."""
+    from gateway.app import create_app
+    from gateway.drain import install_signal_handlers
+
+    app = create_app(settings)
+
+    @app.after_server_start  # after Sanic's own handlers, which it replaces
+    async def drain_on_signal(app: Any) -> None:
+        install_signal_handlers(app, app.ctx.drain)
+
+    return app
+
+
 def serve(settings: Settings) -> None:
     # Imported here: the other subcommands should not pay for loading the server.
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
-    from gateway.app import create_app
+    from gateway.drain import defer_shutdown_while_starting
     from gateway.front_door import FrontDoorProtocol
 
     # Workers of this gateway, and no other on the same Redis, share their events.
     settings = dataclasses.replace(settings, instance=secrets.token_hex(8))
-    loader = AppLoader(factory=partial(create_app, settings))
+    loader = AppLoader(factory=partial(serve_app, settings))
     app = loader.load()
     single = settings.workers == 1
     app.prepare(
@@ -135,4 +152,9 @@ def serve(settings: Settings) -> None:
     if single:
         Sanic.serve_single(primary=app)
     else:
+
+        @app.main_process_ready
+        async def hold_shutdown_while_starting(app: Any) -> None:
+            defer_shutdown_while_starting(app.manager, settings.workers)
+
         Sanic.serve(primary=app, app_loader=loader)

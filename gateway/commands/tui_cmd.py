@@ -44,6 +44,27 @@ def register(
         default=environ.get("MG_REF", "refs/heads/main"),
         help="the watched ref, where commits go by default (refs/heads/main)",
     )
+    web = parser.add_argument_group("in a browser (textual-serve)")
+    web.add_argument(
+        "--web",
+        action="store_true",
+        help="serve this UI to browsers instead of the terminal, behind a sign-in with the "
+        "admin token",
+    )
+    web.add_argument(
+        "--host",
+        default=environ.get("MG_TUI_HOST", "127.0.0.1"),
+        help="address to listen on with --web (127.0.0.1: this machine only)",
+    )
+    web.add_argument(
+        "--port", type=int, default=int(environ.get("MG_TUI_PORT", "8081")), help="with --web"
+    )
+    web.add_argument(
+        "--public-url",
+        default=environ.get("MG_TUI_PUBLIC_URL"),
+        metavar="URL",
+        help="the URL browsers use, when not http://HOST:PORT (a proxy, https)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -68,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.web:
+        return _serve_web(args)
     from tui.app import ModelGateApp, TuiOptions  # Textual loads only for this command
     from tui.client import AdminClient
 
@@ -76,3 +99,25 @@ def run(args: argparse.Namespace) -> int:
     app = ModelGateApp(options, client)
     app.run()
     return app.return_code or 0
+
+
+def _serve_web(args: argparse.Namespace) -> int:
+    if not args.admin_token:
+        print(
+            "modelgate tui --web: browsers sign in with the admin token: give --admin-token "
+            "TOKEN or MG_ADMIN_TOKEN",
+            file=sys.stderr,
+        )
+        return 2
+    from tui.web import serve_web
+
+    serve_web(
+        args.admin_token,
+        args.gateway,
+        args.repo,
+        args.ref,
+        args.host,
+        args.port,
+        args.public_url,
+    )
+    return 0

@@ -1,8 +1,11 @@
 """The shared limiter: exact across workers and machines, one Redis round trip per admission.
 
-Admission is one Lua script (EVALSHA): quotas, both windows and the in-flight set are read,
-checked and counted atomically on the Redis server, so 20 simultaneous requests from any
-number of workers against rpm 10 let exactly 10 through. Settlement is one more script.
+Admission is one Lua script (EVALSHA) over every scope of the request (key, team, ancestors):
+quotas, budgets, both windows and the in-flight set of each are read, checked and counted
+atomically on the Redis server, so 20 simultaneous requests from any number of workers
+against rpm 10 (a key's, or a team's shared by its keys) let exactly 10 through. Settlement
+is one more script. Scopes have their own hash tags, so the scripts need one Redis server
+(or a primary), not a Redis Cluster.
 
 Redis holds the quota totals of record. Each worker also records its settled usage in the
 local SQLite usage store (history; it survives Redis restarting empty): on start and when
@@ -31,7 +34,7 @@ import logging
 import secrets
 import sqlite3
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -39,6 +42,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from gateway.errors import RateLimited
 from gateway.limits.base import Admission, Clock, LimiterUnavailable
 from gateway.limits.periods import PeriodCache
 from gateway.limits.redis_keys import (
@@ -49,11 +53,20 @@ from gateway.limits.redis_keys import (
     lua,
     month_ttl,
 )
-from gateway.limits.redis_replies import limit_arg, refusal, reply_headers, window_total
+from gateway.limits.redis_replies import (
+    REPLY_PER_SCOPE,
+    limit_args,
+    refusal,
+    reply_headers,
+    shadow_counts,
+    shadow_hits,
+    window_total,
+)
 from gateway.limits.report import UseCounts, usage_report
 from gateway.payloads import FailMode, LimiterStatus, LimitsUse
 from gateway.usage.store import UsageStore
 from policies.models import Limits
+from policies.scopes import Scope
 
 log = logging.getLogger("modelgate.limits")
 
@@ -98,7 +111,8 @@ class RedisLimiter:
         self._tickets = itertools.count(1)
         self._seen: dict[str, UseCounts] = {}
         self._unlimited: dict[tuple[str, str, str], list[int]] = {}
-        """Usage of keys without limits, sent to Redis once a second (nothing to check)."""
+        """Usage (tokens, requests, micro-dollars) of requests no scope limits, sent to Redis
+        once a second (nothing to check)."""
         self._unreleased: dict[str, list[str]] = {}
         self._unreleased_count = 0
         """In-flight tickets settled while Redis did not answer: leases key -> tickets."""
@@ -135,138 +149,186 @@ class RedisLimiter:
         if self._store is not None:
             await asyncio.to_thread(self._store.close)
 
-    async def admit(self, key_id: str, limits: Limits, estimated_tokens: int) -> Admission:
-        rpm, tpm, max_conc = limits.rpm, limits.tpm, limits.max_concurrency
-        per_day, per_month = limits.tokens_per_day, limits.tokens_per_month
-        if (
-            rpm is None
-            and tpm is None
-            and max_conc is None
-            and per_day is None
-            and per_month is None
-        ):
-            return Admission(key_id, 0)
+    async def admit(self, scopes: Sequence[Scope], estimated_tokens: int) -> Admission:
+        everyone = tuple(scopes)
+        checked = [scope for scope in everyone if scope.checked]
+        if not checked:
+            return Admission(everyone, 0)
         if self.degraded:
-            return self._unchecked(key_id)
+            return self._unchecked(everyone)
         now = self._clock()
         periods = self._periods.at(now)
-        names = key_names(key_id, periods.day, periods.month)
         ticket = f"{self._ticket_prefix}{next(self._tickets)}"
-        estimate = max(0, estimated_tokens) if tpm is not None else 0
-        call = self._in_background(
-            self._admit_script(
-                keys=[names.requests, names.tokens, names.leases, names.day, names.month],
-                args=[
-                    f"{int(now * 1000)} {limit_arg(rpm)} {limit_arg(tpm)} {limit_arg(max_conc)} "
-                    f"{limit_arg(per_day)} {limit_arg(per_month)} {estimate} {self._lease_ms} "
-                    f"{WINDOW_TTL_S}",
-                    ticket,
-                ],
-            )
-        )
+        reserve = any(scope.counts_tokens for scope in checked)
+        estimate = max(0, estimated_tokens) if reserve else 0
+        keys: list[str] = []
+        args = [
+            f"{int(now * 1000)} {estimate} {self._lease_ms} {WINDOW_TTL_S} "
+            f"{day_ttl(periods, now)} {month_ttl(periods, now)}"
+        ]
+        for scope in checked:
+            names = key_names(scope.id, periods.day, periods.month)
+            keys += (names.requests, names.tokens, names.leases, names.day, names.month)
+            args.append(limit_args(scope))
+        call = self._in_background(self._admit_script(keys=keys, args=[" ".join(args), ticket]))
         try:
             reply = await asyncio.shield(call)
         except asyncio.CancelledError:
             # The caller went away mid-call (client disconnected). If the script admitted
-            # the request, free its slot now rather than when the lease runs out.
-            orphan = Admission(key_id, estimate, {}, limits, int(now), ticket, True)
+            # the request, free its slots now rather than when the leases run out.
+            orphan = Admission(everyone, estimate, {}, True, int(now), ticket, True)
             call.add_done_callback(lambda done: self._settle_orphan(done, orphan))
             raise
         except _FAILURES as exc:
             self._lost(exc)
-            return self._unchecked(key_id)
-        verdict, requests, tokens, in_flight, day, month, req_oldest, tok_oldest, freed_by = (
-            int(value) for value in reply.split()
-        )
-        seen = self._seen.setdefault(key_id, UseCounts())
-        seen.rpm_used, seen.tpm_used, seen.in_flight = requests, tokens, in_flight
-        seen.day_tokens, seen.month_tokens = day, month
-        headers = reply_headers(rpm, requests, req_oldest, tpm, tokens, tok_oldest, now)
-        if verdict:
-            wait = float("inf") if freed_by < 0 else freed_by - now
-            raise refusal(
-                verdict, key_id, limits, estimate, day, month, wait, periods, headers, now
-            )
-        return Admission(key_id, estimate, headers, limits, int(now), ticket, True)
+            return self._unchecked(everyone)
+        values = [int(value) for value in reply.split()]
+        verdict, refusing, freed_by = values[0], values[1], values[2]
+        headers: dict[str, str] = {}
+        refused: RateLimited | None = None
+        fewest_requests = fewest_tokens = -1
+        hits: tuple[tuple[str, str], ...] = ()
+        for index, scope in enumerate(checked):
+            (
+                requests,
+                tokens,
+                in_flight,
+                day,
+                month,
+                day_usd,
+                month_usd,
+                req_oldest,
+                tok_oldest,
+                shadow,
+            ) = values[3 + REPLY_PER_SCOPE * index : 3 + REPLY_PER_SCOPE * (index + 1)]
+            seen = self._seen.setdefault(scope.id, UseCounts())
+            seen.rpm_used, seen.tpm_used, seen.in_flight = requests, tokens, in_flight
+            seen.day_tokens, seen.month_tokens = day, month
+            seen.day_micros, seen.month_micros = day_usd, month_usd
+            rpm, tpm = scope.limits.rpm, scope.limits.tpm
+            if verdict:
+                if index + 1 == refusing:
+                    headers = reply_headers(rpm, requests, req_oldest, tpm, tokens, tok_oldest, now)
+                    wait = float("inf") if freed_by < 0 else freed_by - now
+                    totals = (day, month, day_usd, month_usd)
+                    refused = refusal(verdict, scope, estimate, totals, wait, periods, headers, now)
+                continue
+            if shadow:
+                hits += shadow_hits(scope.id, shadow)
+            # The tightest scope speaks for each window (fewest requests or tokens left).
+            if rpm is not None and (fewest_requests < 0 or rpm - requests < fewest_requests):
+                fewest_requests = max(0, rpm - requests)
+                headers.update(reply_headers(rpm, requests, req_oldest, None, 0, -1, now))
+            if tpm is not None and (fewest_tokens < 0 or tpm - tokens < fewest_tokens):
+                fewest_tokens = max(0, tpm - tokens)
+                headers.update(reply_headers(None, 0, -1, tpm, tokens, tok_oldest, now))
+        if refused is not None:
+            raise refused
+        return Admission(everyone, estimate, headers, True, int(now), ticket, True, shadow=hits)
 
-    async def settle(self, admission: Admission, used_tokens: int) -> None:
+    def settled_at_once(
+        self, admission: Admission, used_tokens: int, cost_micros: int | None = 0
+    ) -> bool:
+        return False  # a round trip to Redis: `settle`
+
+    async def settle(
+        self, admission: Admission, used_tokens: int, cost_micros: int | None = 0
+    ) -> None:
+        """See Limiter.settle: an unknown cost (None) adds no spend."""
         if admission.settled:
             return
         admission.settled = True
         used = max(0, used_tokens)
+        cost = max(0, cost_micros) if cost_micros is not None else 0
         now = self._clock()
         periods = self._periods.at(now)
         if self._store is not None:
-            self._store.record(admission.key_id, periods.day, periods.month, used)
+            for scope in admission.scopes:
+                self._store.record(scope.id, periods.day, periods.month, used, 1, cost)
         if self.degraded:
             self._release_later(admission)
             return  # the store has it; Redis totals are raised from the store on recovery
-        if admission.limits is None:
-            slot = (admission.key_id, periods.day, periods.month)
-            pending = self._unlimited.setdefault(slot, [0, 0])
-            pending[0] += used
-            pending[1] += 1
+        if not admission.checked:
+            for scope in admission.scopes:
+                slot = (scope.id, periods.day, periods.month)
+                pending = self._unlimited.setdefault(slot, [0, 0, 0])
+                pending[0] += used
+                pending[1] += 1
+                pending[2] += cost
             return
-        names = key_names(admission.key_id, periods.day, periods.month)
+        keys: list[str] = []
+        args = [
+            f"{admission.reserved_tokens} {admission.token_second} {used} {cost} {int(now)} "
+            f"{WINDOW_TTL_S} {day_ttl(periods, now)} {month_ttl(periods, now)}"
+        ]
+        for scope in admission.scopes:
+            names = key_names(scope.id, periods.day, periods.month)
+            keys += (names.tokens, names.leases, names.day, names.month)
+            holds = "0" if not scope.checked else "1" if scope.counts_tokens else "2"
+            args.append(holds)
         try:  # shielded: settlement runs in `finally` blocks of cancelled requests too
             totals = await asyncio.shield(
                 self._in_background(
-                    self._settle_script(
-                        keys=[names.tokens, names.leases, names.day, names.month],
-                        args=[
-                            f"{admission.reserved_tokens} {admission.token_second} {used} "
-                            f"{int(now)} {1 if admission.limits.tpm is not None else 0} "
-                            f"{WINDOW_TTL_S} {day_ttl(periods, now)} {month_ttl(periods, now)}",
-                            admission.ticket,
-                        ],
-                    )
+                    self._settle_script(keys=keys, args=[" ".join(args), admission.ticket])
                 )
             )
         except _FAILURES as exc:
             self._lost(exc)
             self._release_later(admission)
             return
-        seen = self._seen.setdefault(admission.key_id, UseCounts())
-        seen.day_tokens, seen.day_requests, seen.month_tokens, seen.month_requests = (
-            int(value) for value in totals.split()
-        )
-        seen.in_flight = max(0, seen.in_flight - 1)
-        if admission.limits.tpm is not None:
-            seen.tpm_used = max(0, seen.tpm_used + used - admission.reserved_tokens)
+        values = [int(value) for value in totals.split()]
+        for index, scope in enumerate(admission.scopes):
+            seen = self._seen.setdefault(scope.id, UseCounts())
+            (
+                seen.day_tokens,
+                seen.day_requests,
+                seen.month_tokens,
+                seen.month_requests,
+                seen.day_micros,
+                seen.month_micros,
+            ) = values[6 * index : 6 * index + 6]
+            if scope.checked:
+                seen.in_flight = max(0, seen.in_flight - 1)
+                if scope.counts_tokens:
+                    seen.tpm_used = max(0, seen.tpm_used + used - admission.reserved_tokens)
 
-    def usage(self, key_id: str, limits: Limits) -> LimitsUse:
-        """What this worker last saw of the key (no IO); `fetch_usage` reads Redis."""
+    def usage(self, scope_id: str, limits: Limits) -> LimitsUse:
+        """What this worker last saw of the scope (no IO); `fetch_usage` reads Redis."""
         periods = self._periods.at(self._clock())
-        seen = self._seen.get(key_id) or UseCounts()
-        return usage_report(key_id, limits, periods, seen)
+        seen = self._seen.get(scope_id) or UseCounts()
+        return usage_report(scope_id, limits, periods, seen)
 
-    async def fetch_usage(self, key_id: str, limits: Limits) -> LimitsUse:
+    async def fetch_usage(self, scope_id: str, limits: Limits) -> LimitsUse:
         if self.degraded:
-            return self.usage(key_id, limits)
+            return self.usage(scope_id, limits)
         now = self._clock()
         periods = self._periods.at(now)
-        names = key_names(key_id, periods.day, periods.month)
+        names = key_names(scope_id, periods.day, periods.month)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.hgetall(names.requests)
                 pipe.hgetall(names.tokens)
                 pipe.zcount(names.leases, f"({int(now * 1000)}", "+inf")
-                pipe.hmget(names.day, "tokens", "requests")
-                pipe.hmget(names.month, "tokens", "requests")
+                pipe.hgetall(names.day)
+                pipe.hgetall(names.month)
                 requests, tokens, in_flight, day, month = await pipe.execute()
         except _FAILURES as exc:
             self._lost(exc)
-            return self.usage(key_id, limits)
+            return self.usage(scope_id, limits)
         counts = UseCounts(
             rpm_used=window_total(requests, int(now)),
             tpm_used=window_total(tokens, int(now)),
             in_flight=int(in_flight),
-            day_tokens=int(day[0] or 0),
-            day_requests=int(day[1] or 0),
-            month_tokens=int(month[0] or 0),
-            month_requests=int(month[1] or 0),
+            day_tokens=int(day.get(b"tokens", 0)),
+            day_requests=int(day.get(b"requests", 0)),
+            month_tokens=int(month.get(b"tokens", 0)),
+            month_requests=int(month.get(b"requests", 0)),
+            day_micros=int(day.get(b"usd", 0)),
+            month_micros=int(month.get(b"usd", 0)),
+            day_shadow=shadow_counts(day),
+            month_shadow=shadow_counts(month),
         )
-        return usage_report(key_id, limits, periods, counts)
+        return usage_report(scope_id, limits, periods, counts)
 
     def status(self) -> LimiterStatus:
         error = self._error
@@ -297,10 +359,10 @@ class RedisLimiter:
         if int(done.result().split()[0]) == 0:  # it was admitted
             self._in_background(self.settle(orphan, 0))
 
-    def _unchecked(self, key_id: str) -> Admission:
+    def _unchecked(self, scopes: tuple[Scope, ...]) -> Admission:
         if self._fail_mode == "fail-closed":
             raise LimiterUnavailable()
-        return Admission(key_id, 0, degraded=True)
+        return Admission(scopes, 0, degraded=True)
 
     def _lost(self, exc: BaseException) -> None:
         if self._error is None:
@@ -333,10 +395,13 @@ class RedisLimiter:
 
     def _release_later(self, admission: Admission) -> None:
         """Free the slot when Redis answers again, not when its lease runs out (minutes)."""
-        if admission.ticket and self._unreleased_count < MAX_UNRELEASED:
-            leases = key_names(admission.key_id, "", "").leases
-            self._unreleased.setdefault(leases, []).append(admission.ticket)
-            self._unreleased_count += 1
+        if not admission.ticket:
+            return
+        for scope in admission.scopes:
+            if scope.checked and self._unreleased_count < MAX_UNRELEASED:
+                leases = key_names(scope.id, "", "").leases
+                self._unreleased.setdefault(leases, []).append(admission.ticket)
+                self._unreleased_count += 1
 
     async def _release_leftovers(self) -> None:
         if not self._unreleased:
@@ -355,14 +420,16 @@ class RedisLimiter:
         now = self._clock()
         periods = self._periods.at(now)
         async with self._redis.pipeline(transaction=False) as pipe:
-            for (key_id, day, month), (tokens, requests) in batch.items():
-                names = key_names(key_id, day, month)
+            for (scope_id, day, month), (tokens, requests, cost) in batch.items():
+                names = key_names(scope_id, day, month)
                 for key, ttl in (
                     (names.day, day_ttl(periods, now)),
                     (names.month, month_ttl(periods, now)),
                 ):
                     pipe.hincrby(key, "tokens", tokens)
                     pipe.hincrby(key, "requests", requests)
+                    if cost:
+                        pipe.hincrby(key, "usd", cost)
                     pipe.expire(key, ttl)
             await pipe.execute()
 
@@ -380,10 +447,20 @@ class RedisLimiter:
         if not totals:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
-            for key_id, total in totals.items():
-                names = key_names(key_id, periods.day, periods.month)
-                day = [total.day_tokens, total.day_requests, day_ttl(periods, now)]
-                month = [total.month_tokens, total.month_requests, month_ttl(periods, now)]
+            for scope_id, total in totals.items():
+                names = key_names(scope_id, periods.day, periods.month)
+                day = [
+                    total.day_tokens,
+                    total.day_requests,
+                    total.day_cost_micros,
+                    day_ttl(periods, now),
+                ]
+                month = [
+                    total.month_tokens,
+                    total.month_requests,
+                    total.month_cost_micros,
+                    month_ttl(periods, now),
+                ]
                 await self._seed_script(keys=[names.day], args=day, client=pipe)
                 await self._seed_script(keys=[names.month], args=month, client=pipe)
             await pipe.execute()

@@ -80,51 +80,81 @@ def _refusal_request_trio(headers: dict[str, str], limit: int, wait_s: float) ->
     headers[reset_name] = format_duration(WINDOW_S if math.isinf(wait_s) else wait_s)
 
 
-def rpm_exceeded(key_id: str, rpm: int, wait_s: float, headers: dict[str, str]) -> RateLimited:
+def rpm_exceeded(who: str, rpm: int, wait_s: float, headers: dict[str, str]) -> RateLimited:
     headers["Retry-After"] = retry_after(wait_s)
     return RateLimited(
-        f"Rate limit reached for key '{key_id}': {rpm} requests per minute. Retry after "
+        f"Rate limit reached for {who}: {rpm} requests per minute. Retry after "
         f"{headers['Retry-After']} s, or ask an operator for a higher rpm limit.",
         headers=headers,
     )
 
 
 def tpm_exceeded(
-    key_id: str, tpm: int, estimate: int, wait_s: float, headers: dict[str, str]
+    who: str, tpm: int, estimate: int, wait_s: float, headers: dict[str, str]
 ) -> RateLimited:
     if estimate > tpm:
         headers["Retry-After"] = retry_after(WINDOW_S)
         _refusal_request_trio(headers, 0, WINDOW_S)
         return RateLimited(
             f"This request (about {estimate} prompt tokens) is larger than the {tpm} tokens "
-            f"per minute allowed for key '{key_id}'. Send a shorter request or ask an "
+            f"per minute allowed for {who}. Send a shorter request or ask an "
             "operator for a higher tpm limit.",
             headers=headers,
         )
     headers["Retry-After"] = retry_after(wait_s)
     _refusal_request_trio(headers, 0, wait_s)
     return RateLimited(
-        f"Rate limit reached for key '{key_id}': {tpm} tokens per minute. Retry after "
+        f"Rate limit reached for {who}: {tpm} tokens per minute. Retry after "
         f"{headers['Retry-After']} s, or ask an operator for a higher tpm limit.",
         headers=headers,
     )
 
 
 def concurrency_exceeded(
-    key_id: str, max_concurrency: int, rpm_set: bool, headers: dict[str, str]
+    who: str, max_concurrency: int, rpm_set: bool, headers: dict[str, str]
 ) -> RateLimited:
     if not rpm_set:  # a 429 always names the request limit that was hit
         _refusal_request_trio(headers, max_concurrency, 1)
     headers["Retry-After"] = "1"
     return RateLimited(
-        f"Too many concurrent requests for key '{key_id}': at most {max_concurrency} at "
+        f"Too many concurrent requests for {who}: at most {max_concurrency} at "
         "once. Retry when one of your requests has finished.",
         headers=headers,
     )
 
 
+def budget_exhausted(
+    who: str,
+    period: str,
+    spent_micros: int,
+    budget_micros: int,
+    wait_s: float,
+    headers: dict[str, str],
+) -> QuotaExhausted:
+    """A USD budget spent; period: "day" or "month"."""
+    headers["Retry-After"] = retry_after(wait_s)
+    _refusal_request_trio(headers, 0, wait_s)
+    resets = "at 00:00 UTC" if period == "day" else "on the 1st of next month, 00:00 UTC"
+    field = "usd_per_day" if period == "day" else "usd_per_month"
+    return QuotaExhausted(
+        f"The {'daily' if period == 'day' else 'monthly'} budget of {who} is spent "
+        f"({usd(spent_micros)} of {usd(budget_micros)}); it resets {resets}, in "
+        f"{format_duration(wait_s)}. Ask an operator for a higher {field} to continue sooner.",
+        headers=headers,
+    )
+
+
+def usd(micros: int) -> str:
+    """$5, $2.50, $0.000125: cents always shown once there is a fraction."""
+    dollars, rest = divmod(micros, 1_000_000)
+    if not rest:
+        return f"${dollars:,}"
+    fraction = f"{rest:06d}".rstrip("0").ljust(2, "0")
+    return f"${dollars:,}.{fraction}"
+
+
 def quota_exhausted(
-    key_id: str, period: str, used: int, limit: int, wait_s: float, headers: dict[str, str]
+    who: str, period: str, used: int, limit: int, wait_s: float, headers: dict[str, str]
 ) -> QuotaExhausted:
     """period: "day" or "month"."""
     headers["Retry-After"] = retry_after(wait_s)
@@ -132,7 +162,7 @@ def quota_exhausted(
     resets = "at 00:00 UTC" if period == "day" else "on the 1st of next month, 00:00 UTC"
     field = "tokens_per_day" if period == "day" else "tokens_per_month"
     return QuotaExhausted(
-        f"The {'daily' if period == 'day' else 'monthly'} token quota of key '{key_id}' is "
+        f"The {'daily' if period == 'day' else 'monthly'} token quota of {who} is "
         f"used up ({used} of {limit} tokens); it resets {resets}. Ask an operator for a "
         f"higher {field} to continue sooner.",
         headers=headers,

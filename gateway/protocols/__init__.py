@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway.protocols.adapter import ProtocolAdapter
 from gateway.protocols.anthropic import ANTHROPIC
+from gateway.protocols.bedrock import BEDROCK
 from gateway.protocols.gemini import GEMINI
 from gateway.protocols.openai import OPENAI
 from gateway.vocabulary import Protocol
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 ADAPTERS: Mapping[Protocol, ProtocolAdapter] = MappingProxyType(
-    {a.protocol: a for a in (OPENAI, ANTHROPIC, GEMINI)}
+    {a.protocol: a for a in (OPENAI, ANTHROPIC, GEMINI, BEDROCK)}
 )
 ADAPTER_OF_TYPE: Mapping[ProviderType, ProtocolAdapter] = MappingProxyType(
     {kind: a for a in ADAPTERS.values() for kind in a.provider_types}

@@ -14,28 +14,34 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 import orjson
 
 from gateway.errors import BadRequest, GatewayError, UnsupportedFeature
-from gateway.model_names import path_segment_problem
-from gateway.translate import Converter
+from gateway.request.model_names import path_segment_problem
+from gateway.translate import ProviderSide, StreamParser
 from gateway.translate.canonical import Usage as CanonicalUsage
+from gateway.translate.sse import SSEParser
 from gateway.usage.tokens import Usage
 from gateway.vocabulary import Op, Protocol
 from policies.models import Provider, ProviderType
+
+if TYPE_CHECKING:
+    from credentials.pool import Credential
 
 
 class ProtocolAdapter(ABC):
     protocol: ClassVar[Protocol]
     provider_types: ClassVar[frozenset[ProviderType]]
     """The provider types whose upstreams speak this protocol."""
-    converter: ClassVar[Converter]
+    converter: ClassVar[ProviderSide]
     """The converter module (client <-> canonical <-> provider) of its chat operation."""
     usage_key: ClassVar[str] = "usage"
     """The top-level key of an answer's usage (searched for in large answers)."""
+    signs: ClassVar[bool] = False
+    """Its requests are signed per attempt (`sign`): Bedrock's SigV4."""
     can_count_tokens: ClassVar[bool] = False
     """Its providers have a count-tokens endpoint."""
 
@@ -51,6 +57,11 @@ class ProtocolAdapter(ABC):
 
     # -- the upstream ---------------------------------------------------------------------
 
+    def upstream_op(self, provider: Provider, op: Op) -> Op:
+        """What `provider` is asked for when a client asks for `op` (its URL and dialect):
+        a Responses call is a chat call to a protocol without the Responses API."""
+        return Op.CHAT if op is Op.RESPONSES else op
+
     @abstractmethod
     def upstream_url(self, provider: Provider, op: Op, model: str, stream: bool) -> str:
         """Where `op` goes for `provider`; `model` is the upstream model."""
@@ -65,13 +76,34 @@ class ProtocolAdapter(ABC):
     @abstractmethod
     def credential_headers(self, provider: Provider, secret: str) -> dict[str, str]: ...
 
-    def model_in_path(self, kind: ProviderType) -> bool:
-        """The provider type's URL carries the upstream model (it must be one path segment)."""
+    def model_in_path(self, provider: Provider) -> bool:
+        """The provider's URL carries the upstream model (it must be one path segment)."""
         return False
+
+    async def sign(
+        self,
+        provider: Provider,
+        credential: Credential,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> dict[str, str]:
+        """The headers to send, signed over exactly this method, URL, headers and body when
+        the protocol signs requests (Bedrock's SigV4); `headers` unchanged otherwise. Called
+        per attempt (a signature is dated); raises CredentialUnavailable without a key."""
+        return headers
 
     def body_model(self, upstream_model: str) -> str:
         """The upstream model as this protocol names it inside a request body."""
         return upstream_model
+
+    def finish_body(self, provider: Provider, op: Op, body: dict[str, Any]) -> dict[str, Any]:
+        """The upstream body as `provider` wants it, after the model was set (pass-through)
+        or the body translated: a hosting's own fields (Claude on Vertex AI names its
+        version in the body and its model in the URL). Called for every upstream body, with
+        the upstream operation; returns `body` itself when it has nothing to change."""
+        return body
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -84,6 +116,10 @@ class ProtocolAdapter(ABC):
         return b"data: " + orjson.dumps(self.error_body(err)) + b"\n\n"
 
     # -- streams and usage ----------------------------------------------------------------
+
+    def stream_parser(self) -> StreamParser:
+        """A parser of this protocol's upstream streams (SSE unless it frames otherwise)."""
+        return SSEParser()
 
     @abstractmethod
     def end_marks(self, op: Op) -> tuple[bytes, ...]:
@@ -120,8 +156,10 @@ def bill(usage: Usage, read: CanonicalUsage, prompt: bool = True, completion: bo
     if prompt:
         usage.prompt_tokens = read.prompt_tokens
         usage.cached_tokens = read.cached_prompt_tokens
+        usage.cache_write_tokens = read.cache_write_tokens
     if completion:
         usage.completion_tokens = read.completion_tokens
+        usage.reasoning_tokens = read.reasoning_tokens
 
 
 def by_status(table: Mapping[int, str], status: int) -> str:

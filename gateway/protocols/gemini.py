@@ -12,7 +12,7 @@ from gateway.translate import Converter, gemini_content
 from gateway.translate.gemini_content_stream import usage_to_canonical
 from gateway.usage.tokens import Usage
 from gateway.vocabulary import Op, Protocol
-from policies.models import Provider, ProviderType
+from policies.models import Provider
 
 MODELS = "models/"
 """Gemini's prefix of a model's resource name."""
@@ -72,7 +72,7 @@ class GeminiAdapter(ProtocolAdapter):
     def credential_headers(self, provider: Provider, secret: str) -> dict[str, str]:
         return {"x-goog-api-key": secret}
 
-    def model_in_path(self, kind: ProviderType) -> bool:
+    def model_in_path(self, provider: Provider) -> bool:
         return True
 
     def body_model(self, upstream_model: str) -> str:

@@ -19,16 +19,23 @@ from policies.models import Provider, ProviderType
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
 RESPONSES_UPSTREAMS: frozenset[ProviderType] = frozenset({"openai"})
-"""Provider types asked for Responses in the Responses API. Other OpenAI-family types get
-chat completions: an openai-compatible server seldom offers /responses, and Azure's lives
-outside the deployment paths used here (`/openai/v1/responses`, model in the body) and
-needs a newer api-version than the default."""
+"""Provider types a Responses client's call reaches in the Responses API without `api:
+responses`. Other OpenAI-family types get chat completions: an openai-compatible server
+seldom offers /responses, and Azure's lives outside the deployment paths used for chat."""
+_CHAT_OPS = (Op.CHAT, Op.RESPONSES)
 
 _PATHS = {
     Op.CHAT: "/chat/completions",
     Op.COMPLETIONS: "/completions",
     Op.EMBEDDINGS: "/embeddings",
     Op.RESPONSES: "/responses",
+    Op.MODERATIONS: "/moderations",
+    Op.IMAGES: "/images/generations",
+    Op.IMAGE_EDITS: "/images/edits",
+    Op.AUDIO_SPEECH: "/audio/speech",
+    Op.AUDIO_TRANSCRIPTIONS: "/audio/transcriptions",
+    Op.AUDIO_TRANSLATIONS: "/audio/translations",
+    Op.RERANK: "/rerank",
 }
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -58,11 +65,27 @@ class OpenAIAdapter(ProtocolAdapter):
     responses_converter: ClassVar[Converter] = openai_responses
     """The Responses API's converter (a client protocol of its own to translation)."""
 
+    def upstream_op(self, provider: Provider, op: Op) -> Op:
+        """Chat and Responses calls go to the API the provider serves its models through:
+        `api: responses` (models served only there), else chat completions, except that a
+        Responses call to OpenAI itself stays one."""
+        if op not in _CHAT_OPS:
+            return op
+        if provider.api == "responses" or (
+            op is Op.RESPONSES and provider.type in RESPONSES_UPSTREAMS
+        ):
+            return Op.RESPONSES
+        return Op.CHAT
+
     def upstream_url(self, provider: Provider, op: Op, model: str, stream: bool) -> str:
         base = provider.base_url.rstrip("/")
         path = offered(_PATHS, op, provider.type)
         if provider.type != "azure-openai":
             return base + path
+        if op is Op.RESPONSES:
+            # Azure's Responses API is not per deployment: its v1 path, the deployment named
+            # as the body's model, and no api-version.
+            return f"{base.removesuffix('/openai/v1').removesuffix('/openai')}/openai/v1/responses"
         version = quote(provider.api_version or DEFAULT_AZURE_API_VERSION, safe="")
         return f"{base}/openai/deployments/{segment(model)}{path}?api-version={version}"
 
@@ -71,8 +94,8 @@ class OpenAIAdapter(ProtocolAdapter):
             return {"api-key": secret}
         return {"authorization": f"Bearer {secret}"}
 
-    def model_in_path(self, kind: ProviderType) -> bool:
-        return kind == "azure-openai"  # the deployment
+    def model_in_path(self, provider: Provider) -> bool:
+        return provider.type == "azure-openai"  # the deployment
 
     def error_body(self, err: GatewayError) -> dict[str, Any]:
         return {

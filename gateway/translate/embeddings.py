@@ -3,7 +3,9 @@
 OpenAI -> Gemini always uses ``batchEmbedContents`` (one request per input string).
 Gemini reports no token usage for embeddings, so OpenAI-shaped answers carry an
 estimate (one token per 4 characters, at least 1 per input) that quotas can count.
-Token-array inputs cannot be translated (Gemini takes text only).
+Token-array inputs cannot be translated (Gemini takes text only). A Gemini client's
+``embedContent`` goes upstream as ``batchEmbedContents`` too, so that one upstream path serves
+both Gemini methods (`EmbeddingsTranslation` is all of this, seen from the request path).
 """
 
 from __future__ import annotations
@@ -12,8 +14,12 @@ import base64
 import struct
 from typing import Any
 
+import orjson
+
+from gateway.errors import BadRequest, UnsupportedFeature, UpstreamFailed
 from gateway.protocols.gemini import GEMINI
 from gateway.translate.wire import as_dict, as_list, bad, not_translatable, unsupported
+from gateway.vocabulary import Protocol
 
 
 def estimate_tokens(texts: list[str]) -> int:
@@ -114,3 +120,61 @@ def openai_response_to_gemini(body: dict[str, Any], *, batch: bool) -> dict[str,
     if batch:
         return {"embeddings": vectors}
     return {"embedding": vectors[0] if vectors else {"values": []}}
+
+
+class EmbeddingsTranslation:
+    """An embeddings request between OpenAI and Gemini shapes, or Gemini's as its batch."""
+
+    __slots__ = ("body", "client", "provider")
+
+    def __init__(self, client: Protocol, provider: Protocol, body: dict[str, Any]) -> None:
+        if {client, provider} - {Protocol.OPENAI, Protocol.GEMINI}:
+            raise UnsupportedFeature(
+                f"Embeddings cannot go from {client.value} clients to {provider.value} providers."
+            )
+        self.client, self.provider, self.body = client, provider, body
+
+    @staticmethod
+    def needed(client: Protocol, provider: Protocol) -> bool:
+        """Whether an embeddings request can go upstream only translated."""
+        return client is not provider or provider is Protocol.GEMINI
+
+    def upstream_request(self, upstream_model: str) -> tuple[dict[str, Any], frozenset[str]]:
+        if self.client is Protocol.OPENAI:
+            return openai_request_to_gemini(self.body, upstream_model), frozenset()
+        if self.provider is Protocol.OPENAI:
+            return gemini_request_to_openai(self.body, upstream_model), frozenset()
+        return gemini_batch_request(self.body, upstream_model), frozenset()
+
+    def client_body(self, upstream: Any, client_model: str) -> bytes:
+        if self.client is Protocol.OPENAI:
+            encoding = str(self.body.get("encoding_format") or "float")
+            texts = openai_inputs(self.body)
+            answer = gemini_response_to_openai(upstream, client_model, texts, encoding)
+        elif self.provider is Protocol.GEMINI:
+            answer = upstream if "requests" in self.body else gemini_single_response(upstream)
+        else:
+            answer = openai_response_to_gemini(upstream, batch="requests" in self.body)
+        return orjson.dumps(answer)
+
+
+def gemini_batch_request(body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
+    """A Gemini client's embedContent or batchEmbedContents body, as the upstream's batch.
+
+    Each batch entry names its model, which must be the upstream's, not the client's.
+    """
+    model = GEMINI.body_model(upstream_model)
+    if "requests" not in body:
+        return {"requests": [{**body, "model": model}]}
+    requests = body["requests"]
+    if not isinstance(requests, list) or not all(isinstance(r, dict) for r in requests):
+        raise BadRequest("'requests' must be an array of objects.", param="requests")
+    return {"requests": [{**r, "model": model} for r in requests]}
+
+
+def gemini_single_response(upstream: Any) -> dict[str, Any]:
+    """A batchEmbedContents answer of one entry, as embedContent's answer."""
+    found = upstream.get("embeddings") if isinstance(upstream, dict) else None
+    if not isinstance(found, list) or not found:
+        raise UpstreamFailed("The upstream's embedding answer had no embedding in it.")
+    return {"embedding": found[0]}

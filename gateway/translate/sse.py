@@ -10,6 +10,19 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from gateway.errors import UpstreamFailed
+
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+"""The longest event relayed: an upstream must not make a worker hold an endless one."""
+
+
+def event_too_long() -> UpstreamFailed:
+    return UpstreamFailed(
+        f"The upstream sent a stream event longer than {MAX_EVENT_BYTES >> 20} MiB, "
+        "which the gateway does not relay; the answer is incomplete. Retry, and "
+        "tell the gateway's operators if it persists."
+    )
+
 
 class SSEEvent(NamedTuple):
     event: str
@@ -48,6 +61,8 @@ class SSEParser:
                     events.append(event)
             start = end + 2
         self._buf = buf[start:]
+        if len(self._buf) > MAX_EVENT_BYTES:
+            raise event_too_long()
         return events
 
     def close(self) -> list[SSEEvent]:

@@ -21,6 +21,7 @@ PROTOCOL_TITLES = {
     "anthropic": "Anthropic messages",
     "gemini": "Gemini",
     "openai_responses": "OpenAI responses",
+    "bedrock": "Amazon Bedrock Converse",
 }
 
 

@@ -23,6 +23,7 @@ import functools
 import logging
 import math
 import random
+import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -40,8 +41,9 @@ from gateway.errors import (
     UpstreamClientError,
     UpstreamFailed,
 )
-from gateway.protocols import PROTOCOL_OF_TYPE
-from gateway.upstream.endpoints import auth_headers, upstream_op, upstream_url
+from gateway.protocols import ADAPTER_OF_TYPE, PROTOCOL_OF_TYPE
+from gateway.tracing.spans import note_route, traced_send
+from gateway.upstream.endpoints import auth_headers, upstream_url
 from gateway.upstream.http1_head import UnsafeRequestHead
 from gateway.upstream.strategy import RouteCursors
 from gateway.upstream.upstream_errors import (
@@ -63,12 +65,41 @@ log = logging.getLogger("modelgate.upstream")
 BACKOFF_BASE_S = 0.1
 BACKOFF_CAP_S = 2.0
 
-BodyFor = Callable[[Target], bytes]
-"""Builds the upstream body for one target (translating when its protocol differs)."""
+
+class UpstreamCall(typing.Protocol):
+    """What one target is asked for (gateway.request.plan.Plan)."""
+
+    @property
+    def op(self) -> Op: ...
+    @property
+    def body(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceCall:
+    """A call to a provider's stored resources (files, batches: gateway.request.files_upstream):
+    its own method and path under the provider's base URL instead of an operation's path."""
+
+    method: str
+    path: str
+    """Under the base URL, its segments already percent-encoded (`/files/file-abc/content`)."""
+    body: bytes = b""
+
+
+PlanFor = Callable[[Target], UpstreamCall | ResourceCall]
+"""The upstream call for one target (translating when its protocol differs)."""
 ForwardHeaders = tuple[Protocol, dict[str, str]]
 """Client headers to pass on to targets that speak the client's own protocol."""
 
-__all__ = ["BodyFor", "Dispatcher", "ForwardHeaders", "Opened", "upstream_error_message"]
+__all__ = [
+    "Dispatcher",
+    "ForwardHeaders",
+    "Opened",
+    "PlanFor",
+    "ResourceCall",
+    "UpstreamCall",
+    "upstream_error_message",
+]
 
 
 @dataclass(slots=True)
@@ -132,14 +163,14 @@ class Dispatcher:
     async def open(
         self,
         route: ResolvedRoute,
-        op: Op,
         stream: bool,
-        body_for: BodyFor,
+        plan_for: PlanFor,
         forward: ForwardHeaders | None = None,
     ) -> Opened:
         """The first 2xx answer; `forward` headers go only to targets of the client's protocol."""
         loop = asyncio.get_running_loop()
         outcome = _Outcome(deadline=loop.time() + route.route.deadline_s)
+        note_route(route.name)
         for target in self._cursors.order(route):
             if loop.time() >= outcome.deadline:
                 outcome.expired = True
@@ -150,7 +181,7 @@ class Dispatcher:
                 if forward and PROTOCOL_OF_TYPE[target.provider.type] is forward[0]
                 else None
             )
-            opened = await self._try_target(target, op, stream, body_for, outcome, extra)
+            opened = await self._try_target(target, stream, plan_for, outcome, extra)
             if opened is not None:
                 return opened
         raise _failure(route, outcome)
@@ -158,9 +189,8 @@ class Dispatcher:
     async def _try_target(
         self,
         target: Target,
-        op: Op,
         stream: bool,
-        body_for: BodyFor,
+        plan_for: PlanFor,
         outcome: _Outcome,
         extra_headers: dict[str, str] | None,
     ) -> Opened | None:
@@ -175,8 +205,12 @@ class Dispatcher:
                 outcome.cooling.append(cooling.retry_after_s)
                 outcome.last_error = "every credential is cooling down"
             return None
-        content = body_for(target)
-        url = upstream_url(provider, upstream_op(op, provider.type), target.upstream_model, stream)
+        planned = plan_for(target)
+        content = planned.body
+        if isinstance(planned, ResourceCall):
+            method, url = planned.method, provider.base_url.rstrip("/") + planned.path
+        else:
+            method, url = "POST", upstream_url(provider, planned.op, target.upstream_model, stream)
         timeouts = _transport_timeouts(provider, stream)
         failures = 0
         for credential in credentials:
@@ -188,7 +222,7 @@ class Dispatcher:
             while True:
                 try:
                     result = await self._attempt(
-                        target, credential, url, content, headers, timeouts, outcome
+                        target, credential, (method, url), content, headers, timeouts, outcome
                     )
                 except httpx.LocalProtocolError as exc:
                     raise _unsendable(target, exc, extra_headers) from None
@@ -256,24 +290,31 @@ class Dispatcher:
         self,
         target: Target,
         credential: Credential,
-        url: str,
+        method_url: tuple[str, str],
         content: bytes,
         headers: dict[str, str],
         timeouts: httpx.Timeout,
         outcome: _Outcome,
     ) -> Opened | _Next:
         provider = target.provider
+        method, url = method_url
+        adapter = ADAPTER_OF_TYPE[provider.type]
+        if adapter.signs:
+            try:  # per attempt: a signature is dated and covers these exact bytes
+                headers = await adapter.sign(provider, credential, method, url, headers, content)
+            except CredentialUnavailable as err:
+                return self._unsigned(target, credential, outcome, err)
         loop = asyncio.get_running_loop()
         started = loop.time()
         attempt_deadline = started + provider.timeout_s
         first_byte = provider.first_byte_timeout_s or provider.timeout_s
         headers_by = min(started + first_byte, attempt_deadline, outcome.deadline)
         request = self._client.build_request(
-            "POST", url, content=content, headers=headers, timeout=timeouts
+            method, url, content=content, headers=headers, timeout=timeouts
         )
         try:
             async with asyncio.timeout_at(_finite(headers_by)):
-                response = await self._client.send(request, stream=True)
+                response = await traced_send(self._client, target, request)
         except TimeoutError:
             return self._transient(outcome, f"no response headers within {first_byte:g} s")
         except httpx.TimeoutException:
@@ -310,6 +351,23 @@ class Dispatcher:
                 "credential refused by upstream; taken out of the pool",
                 extra={"provider": name, "credential": credential.ref, "status": status},
             )
+        return _Next.CREDENTIAL
+
+    @staticmethod
+    def _unsigned(
+        target: Target, credential: Credential, outcome: _Outcome, err: CredentialUnavailable
+    ) -> _Next:
+        """No key to sign with (AWS's default chain found none): the next credential."""
+        outcome.no_credential = True
+        outcome.last_error = "no key to sign the upstream request with"
+        log.warning(
+            "upstream request not signed",
+            extra={
+                "provider": target.provider_name,
+                "credential": credential.ref,
+                "reason": err.reason,
+            },
+        )
         return _Next.CREDENTIAL
 
     @staticmethod
@@ -368,7 +426,7 @@ def _unsendable(
 ) -> GatewayError:
     """A request the engine would not write: a header would break its framing. No other
     credential or target is tried. A client's own header is the client's 400 (the allowlist,
-    gateway/forwarded_headers.py, normally refuses it first); any other came from the
+    gateway/request/forwarded_headers.py, normally refuses it first); any other came from the
     gateway's configuration (the policy, a credential, an access token): the operators' 502."""
     header = exc.header if isinstance(exc, UnsafeRequestHead) else None
     if header is not None and forwarded and header in forwarded:

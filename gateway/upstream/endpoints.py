@@ -2,7 +2,7 @@
 protocol's own in its adapter, gateway.protocols), and which targets can be called at all.
 
 Every value put into an upstream URL is percent-encoded as one path segment (or query value),
-and a model that must be a path segment is checked first (see gateway.model_names): a
+and a model that must be a path segment is checked first (see gateway.request.model_names): a
 client's name must never walk the upstream's path.
 """
 
@@ -11,21 +11,11 @@ from __future__ import annotations
 import dataclasses
 
 from gateway.errors import BadRequest
-from gateway.model_names import model_name_problem, path_segment_problem
 from gateway.protocols import ADAPTER_OF_TYPE
-from gateway.protocols.openai import RESPONSES_UPSTREAMS
-from gateway.vocabulary import Op as Op  # re-exported: the old import path
-from policies.models import Provider, ProviderType
+from gateway.request.model_names import model_name_problem, path_segment_problem
+from gateway.vocabulary import Op
+from policies.models import Provider
 from policies.snapshot import ResolvedRoute
-
-
-def upstream_op(op: Op, kind: ProviderType) -> Op:
-    """What the provider is asked for: the client's operation, except Responses to a type
-    without them, which the translation turns into the provider's chat call (its body and
-    so its URL)."""
-    if op is Op.RESPONSES and kind not in RESPONSES_UPSTREAMS:
-        return Op.CHAT
-    return op
 
 
 def upstream_url(provider: Provider, op: Op, model: str, stream: bool) -> str:
@@ -39,7 +29,7 @@ def auth_headers(provider: Provider, secret: str | None) -> dict[str, str]:
 def routable(route: ResolvedRoute) -> ResolvedRoute:
     """`route` with only the targets whose upstream model is a valid name, and a valid path
     segment where the provider puts it in the URL; a 400 when no target is left."""
-    problems = [_target_problem(t.provider.type, t.upstream_model) for t in route.targets]
+    problems = [_target_problem(t.provider, t.upstream_model) for t in route.targets]
     if all(p is None for p in problems):
         return route
     kept = tuple(t for t, p in zip(route.targets, problems, strict=True) if p is None)
@@ -53,7 +43,7 @@ def routable(route: ResolvedRoute) -> ResolvedRoute:
     return dataclasses.replace(route, targets=kept)
 
 
-def _target_problem(kind: ProviderType, upstream_model: str) -> str | None:
-    if ADAPTER_OF_TYPE[kind].model_in_path(kind):
+def _target_problem(provider: Provider, upstream_model: str) -> str | None:
+    if ADAPTER_OF_TYPE[provider.type].model_in_path(provider):
         return path_segment_problem(upstream_model)
     return model_name_problem(upstream_model)

@@ -17,7 +17,7 @@ from itertools import islice
 
 import orjson
 
-from gateway.payloads import RequestEvent
+from gateway.payloads import BudgetAlert, RequestEvent
 
 FELL_BEHIND = "the viewer fell too far behind; reconnect with Last-Event-ID to resume"
 SHUTTING_DOWN = "the gateway is shutting down"
@@ -28,14 +28,16 @@ class Published:
     """One event as kept in the ring: its id, fields, and its SSE bytes once encoded."""
 
     id: int
-    event: RequestEvent
+    event: RequestEvent | BudgetAlert
+    kind: bytes = b"request"
+    """The SSE event type: `request`, or `budget_alert` (gateway/alerts)."""
     _wire: bytes | None = None
 
     def wire(self) -> bytes:
         """The SSE frame, encoded once however many viewers send it."""
         if self._wire is None:
             data = orjson.dumps(self.event)
-            self._wire = b"id: %d\nevent: request\ndata: %s\n\n" % (self.id, data)
+            self._wire = b"id: %d\nevent: %s\ndata: %s\n\n" % (self.id, self.kind, data)
         return self._wire
 
 
@@ -77,8 +79,8 @@ class EventBus:
         self.published = 0
         self.dropped_viewers = 0
 
-    def publish(self, event: RequestEvent) -> None:
-        item = Published(self._next_id, event)
+    def publish(self, event: RequestEvent | BudgetAlert, kind: bytes = b"request") -> None:
+        item = Published(self._next_id, event, kind)
         self._next_id += 1
         self.published += 1
         self._ring.append(item)

@@ -1,11 +1,12 @@
-"""What a gateway's worker processes share through Redis pub/sub: finished requests and
-credential cooldowns.
+"""What a gateway's worker processes share through Redis pub/sub: finished requests,
+credential cooldowns and budget alerts.
 
 With `--workers N` the kernel hands each connection to any worker, so `/metrics`, the event
 stream and usage totals would each show one worker's share, and each worker would learn of
-an upstream's 429 by getting one itself. Instead every worker publishes to its gateway's
+an upstream's 429 by getting one itself, and a budget alert (gateway/alerts) would reach
+only the event stream of the worker that fired it. Instead every worker publishes to its gateway's
 channel in batches (every FLUSH_S, one PUBLISH) and applies the other workers' batches as if
-it had served those requests and met those 429s, within about FLUSH_S.
+it had served those requests, met those 429s and fired those alerts, within about FLUSH_S.
 
 Never on the request path: `send` appends to a bounded list. If Redis goes away, batches
 are dropped and counted (the local view stays whole), the loss and the recovery are logged
@@ -27,7 +28,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from gateway.payloads import Cooldown, FanoutBatch, RequestEvent
+from gateway.payloads import BudgetAlert, Cooldown, FanoutBatch, RequestEvent
 
 log = logging.getLogger("modelgate.fanout")
 
@@ -45,6 +46,7 @@ class EventFanout:
         apply: Callable[[list[RequestEvent]], None],
         channel: str = CHANNEL,
         apply_cooldowns: Callable[[list[Cooldown]], None] | None = None,
+        apply_alerts: Callable[[list[BudgetAlert]], None] | None = None,
     ) -> None:
         # The health check pings a quiet subscription, so a connection that died without
         # a word is noticed and replaced instead of waiting for messages forever.
@@ -53,11 +55,13 @@ class EventFanout:
         )
         self._apply = apply
         self._apply_cooldowns = apply_cooldowns
+        self._apply_alerts = apply_alerts
         self._channel = channel
         self._origin = secrets.token_hex(8)
         """This worker's id in the batches, so it skips its own."""
         self._pending: list[RequestEvent] = []
         self._cooldowns: list[Cooldown] = []
+        self._alerts: list[BudgetAlert] = []
         self.dropped = 0
         self._failing = False
         self._pubsub: PubSub | None = None
@@ -88,6 +92,12 @@ class EventFanout:
             until = time.time() + seconds
             self._cooldowns.append(Cooldown(provider=provider, ref=ref, until=until, reason=reason))
 
+    def send_alert(self, alert: BudgetAlert) -> None:
+        """Queue a budget alert this worker fired, for the others' event streams
+        (BudgetAlerts.share)."""
+        if len(self._alerts) < MAX_PENDING:
+            self._alerts.append(alert)
+
     async def run(self) -> None:
         """Publish and subscribe until cancelled (a task for the worker's lifetime)."""
         try:
@@ -99,13 +109,14 @@ class EventFanout:
     async def _publish_forever(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_S)
-            if not self._pending and not self._cooldowns:
+            if not self._pending and not self._cooldowns and not self._alerts:
                 continue
             batch, self._pending = self._pending, []
             cooldowns, self._cooldowns = self._cooldowns, []
-            message = orjson.dumps(
-                FanoutBatch(origin=self._origin, events=batch, cooldowns=cooldowns)
-            )
+            shared = FanoutBatch(origin=self._origin, events=batch, cooldowns=cooldowns)
+            if self._alerts:  # rare: the field is left out of the usual batch
+                shared["alerts"], self._alerts = self._alerts, []
+            message = orjson.dumps(shared)
             try:
                 await self._redis.publish(self._channel, message)
             except (RedisError, OSError) as exc:
@@ -139,6 +150,9 @@ class EventFanout:
                 cooldowns = batch.get("cooldowns")
                 if cooldowns and self._apply_cooldowns is not None:
                     self._apply_cooldowns(cooldowns)
+                alerts = batch.get("alerts")
+                if alerts and self._apply_alerts is not None:
+                    self._apply_alerts(alerts)
         except Exception:  # a malformed batch must not end the subscription
             log.exception("an event batch from another worker could not be applied")
 

@@ -14,10 +14,10 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from gateway.exchange import Exchange
 from gateway.logs import access_batch_record
 from gateway.metrics import GatewayMetrics
 from gateway.payloads import RequestEvent
+from gateway.request.exchange import Exchange
 from gateway.usage.events import EventBus
 from gateway.usage.request_log import RequestLog
 from gateway.usage.traffic import Labels, Traffic, labels_of
@@ -49,6 +49,8 @@ class Recorder:
         self.share = share
         """Hands this worker's events to the other workers (EventFanout.send), if any."""
         self._access_batch: list[RequestEvent] = []
+        self.on_finished: Callable[[Exchange], None] | None = None
+        """Told of each request this worker served, after its settlement (budget alerts)."""
 
     def record(self, exchange: Exchange) -> None:
         try:
@@ -63,6 +65,8 @@ class Recorder:
                 self._access_batch.append(event)
             if self.share is not None:
                 self.share(event)
+            if self.on_finished is not None:
+                self.on_finished(exchange)
         except Exception:  # recording must never fail the request it records
             log.exception("recording a finished request failed")
 
@@ -78,6 +82,7 @@ class Recorder:
     def _count(self, labels: Labels, event: RequestEvent) -> None:
         self.traffic.count(labels, event)
         self.metrics.observe(labels, event["latency_ms"], event["ttfb_ms"])
+        self.metrics.shadow_refusals(event)
         self.events.publish(event)
 
     def flush_access_log(self) -> None:

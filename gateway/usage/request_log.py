@@ -11,6 +11,8 @@ prompts, keys or hashes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import sqlite3
 import threading
@@ -21,6 +23,7 @@ from typing import Any
 
 from gateway.payloads import RequestEvent
 from gateway.usage.sqlite_wal import open_wal
+from gateway.usage.traffic import micros_of
 
 log = logging.getLogger("modelgate.requests")
 
@@ -46,12 +49,22 @@ CREATE TABLE IF NOT EXISTS requests (
     prompt_tokens     INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL,
     stream            INTEGER NOT NULL,
-    protocol          TEXT
+    protocol          TEXT,
+    cost_micros       INTEGER,           -- micro-dollars; NULL: no known price
+    team              TEXT,              -- the key's team, if any
+    shadow            TEXT               -- JSON list of the shadow limits that would have
+                                         -- refused it (["rpm", "team:t/tpm"]); NULL: none
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 CREATE INDEX IF NOT EXISTS requests_key_ts ON requests (key_id, ts);
 """
-_INSERT = "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+ADDED_COLUMNS = (("cost_micros", "INTEGER"), ("team", "TEXT"), ("shadow", "TEXT"))
+"""Columns a log written by an earlier version lacks: added when it is opened."""
+_COLUMNS = (
+    "ts, request_id, key_id, model, provider, target, status, error, latency_ms, ttfb_ms, "
+    "prompt_tokens, completion_tokens, stream, protocol, cost_micros, team, shadow"
+)
+_INSERT = f"INSERT INTO requests ({_COLUMNS}) VALUES ({', '.join('?' * 17)})"
 
 Row = tuple[Any, ...]
 
@@ -74,12 +87,21 @@ def row_of(event: RequestEvent) -> Row:
         event["completion_tokens"],
         1 if event["stream"] else 0,
         event["protocol"],
+        None if (cost := event.get("cost_usd")) is None else micros_of(cost),
+        event.get("team"),
+        json.dumps(shadow) if (shadow := event.get("shadow")) else None,
     )
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating) the request log in WAL mode."""
-    return open_wal(path, _SCHEMA)
+    """Open (creating, or adding the columns an earlier version lacked) the request log."""
+    db = open_wal(path, _SCHEMA)
+    have = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
+    for name, kind in ADDED_COLUMNS:
+        if name not in have:
+            with contextlib.suppress(sqlite3.OperationalError):  # another worker was first
+                db.execute(f"ALTER TABLE requests ADD COLUMN {name} {kind}")
+    return db
 
 
 class RequestLog:

@@ -1,4 +1,5 @@
-"""Per-key token usage in SQLite (per UTC day and per month), written off the request path.
+"""Per-key token usage and spend in SQLite (per UTC day and per month), written off the
+request path. Team scopes are kept the same way, under the id `team:NAME`.
 
 `record` only adds to an in-memory batch under a lock; a background thread writes the batch
 in one transaction at most once a second, and `close` writes what is left. The database is
@@ -36,6 +37,18 @@ CREATE TABLE IF NOT EXISTS usage_month (
     requests INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (key_id, month)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS spend_day (
+    key_id      TEXT NOT NULL,
+    day         TEXT NOT NULL,
+    cost_micros INTEGER NOT NULL DEFAULT 0, -- micro-dollars (1e-6 USD)
+    PRIMARY KEY (key_id, day)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS spend_month (
+    key_id      TEXT NOT NULL,
+    month       TEXT NOT NULL,
+    cost_micros INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (key_id, month)
+) WITHOUT ROWID;
 """
 _ADD_DAY = (
     "INSERT INTO usage_day (key_id, day, tokens, requests) VALUES (?, ?, ?, ?) "
@@ -48,8 +61,12 @@ _ADD_MONTH = (
     "requests = requests + excluded.requests"
 )
 
+_ADD_SPEND = (
+    "INSERT INTO spend_{0} (key_id, {0}, cost_micros) VALUES (?, ?, ?) "
+    "ON CONFLICT (key_id, {0}) DO UPDATE SET cost_micros = cost_micros + excluded.cost_micros"
+)
 _Batch = dict[tuple[str, str, str], list[int]]
-"""(key_id, day, month) -> [tokens, requests]"""
+"""(key_id, day, month) -> [tokens, requests, cost_micros]"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +75,8 @@ class UsageTotals:
     day_requests: int = 0
     month_tokens: int = 0
     month_requests: int = 0
+    day_cost_micros: int = 0
+    month_cost_micros: int = 0
 
 
 class UsageStore:
@@ -88,16 +107,25 @@ class UsageStore:
         )
         self._thread.start()
 
-    def record(self, key_id: str, day: str, month: str, tokens: int, requests: int = 1) -> None:
-        """Add usage to the next batch (no IO; safe from any thread)."""
+    def record(
+        self,
+        key_id: str,
+        day: str,
+        month: str,
+        tokens: int,
+        requests: int = 1,
+        cost_micros: int = 0,
+    ) -> None:
+        """Add usage (and spend, in micro-dollars) to the next batch (no IO; any thread)."""
         slot = (key_id, day, month)
         with self._pending_lock:
             entry = self._pending.get(slot)
             if entry is None:
-                self._pending[slot] = [tokens, requests]
+                self._pending[slot] = [tokens, requests, cost_micros]
             else:
                 entry[0] += tokens
                 entry[1] += requests
+                entry[2] += cost_micros
 
     def load_totals(self, day: str, month: str) -> dict[str, UsageTotals]:
         """Written totals of every key for one day and one month (blocking; not on a loop)."""
@@ -109,11 +137,21 @@ class UsageStore:
             months = db.execute(
                 "SELECT key_id, tokens, requests FROM usage_month WHERE month = ?", (month,)
             ).fetchall()
+            day_spend = db.execute(
+                "SELECT key_id, cost_micros FROM spend_day WHERE day = ?", (day,)
+            ).fetchall()
+            month_spend = db.execute(
+                "SELECT key_id, cost_micros FROM spend_month WHERE month = ?", (month,)
+            ).fetchall()
         found: dict[str, list[int]] = {}
         for key_id, tokens, requests in days:
-            found.setdefault(key_id, [0, 0, 0, 0])[0:2] = [tokens, requests]
+            found.setdefault(key_id, [0] * 6)[0:2] = [tokens, requests]
         for key_id, tokens, requests in months:
-            found.setdefault(key_id, [0, 0, 0, 0])[2:4] = [tokens, requests]
+            found.setdefault(key_id, [0] * 6)[2:4] = [tokens, requests]
+        for key_id, cost in day_spend:
+            found.setdefault(key_id, [0] * 6)[4] = cost
+        for key_id, cost in month_spend:
+            found.setdefault(key_id, [0] * 6)[5] = cost
         return {key_id: UsageTotals(*values) for key_id, values in found.items()}
 
     def flush(self) -> None:
@@ -153,17 +191,22 @@ class UsageStore:
     def _write(self, batch: _Batch) -> None:
         days: dict[tuple[str, str], list[int]] = {}
         months: dict[tuple[str, str], list[int]] = {}
-        for (key_id, day, month), (tokens, requests) in batch.items():
+        for (key_id, day, month), (tokens, requests, cost) in batch.items():
             for into, period in ((days, (key_id, day)), (months, (key_id, month))):
-                total = into.setdefault(period, [0, 0])
+                total = into.setdefault(period, [0, 0, 0])
                 total[0] += tokens
                 total[1] += requests
+                total[2] += cost
         db = self._require_db()
         with self._db_lock:
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.executemany(_ADD_DAY, [(*k, *v) for k, v in days.items()])
-                db.executemany(_ADD_MONTH, [(*k, *v) for k, v in months.items()])
+                db.executemany(_ADD_DAY, [(*k, *v[:2]) for k, v in days.items()])
+                db.executemany(_ADD_MONTH, [(*k, *v[:2]) for k, v in months.items()])
+                for table, totals in (("day", days), ("month", months)):
+                    spent = [(*k, v[2]) for k, v in totals.items() if v[2]]
+                    if spent:
+                        db.executemany(_ADD_SPEND.format(table), spent)
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -172,10 +215,11 @@ class UsageStore:
 
     def _put_back(self, batch: _Batch) -> None:
         with self._pending_lock:
-            for slot, (tokens, requests) in batch.items():
-                entry = self._pending.setdefault(slot, [0, 0])
+            for slot, (tokens, requests, cost) in batch.items():
+                entry = self._pending.setdefault(slot, [0, 0, 0])
                 entry[0] += tokens
                 entry[1] += requests
+                entry[2] += cost
 
     def _require_db(self) -> sqlite3.Connection:
         if self._db is None:

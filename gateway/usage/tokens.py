@@ -16,6 +16,11 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    """Prompt tokens read from a cache (included in prompt_tokens)."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to a cache (included in prompt_tokens)."""
+    reasoning_tokens: int = 0
+    """Reasoning tokens (included in completion_tokens)."""
 
     @property
     def total(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.payloads import RequestEvent, TrafficTotals
+from gateway.pricing import MICROS_PER_USD, usd
 from policies.snapshot import Snapshot
 
 NO_KEY = "none"
@@ -18,6 +19,13 @@ UNKNOWN_MODEL = "unknown"
 """The model label of a request whose model no route matches (or that named none)."""
 NO_PROVIDER = "none"
 """The provider label of a request that never reached an upstream."""
+NO_TEAM = "none"
+"""The team label of a request whose key has no team (or that presented no key)."""
+
+
+def micros_of(cost_usd: float) -> int:
+    """An event's cost back in micro-dollars (exact: it was made from them)."""
+    return round(cost_usd * MICROS_PER_USD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +33,7 @@ class Labels:
     key: str
     model: str
     provider: str
+    team: str | None = None
 
 
 def labels_of(event: RequestEvent, snapshot: Snapshot | None) -> Labels:
@@ -35,7 +44,10 @@ def labels_of(event: RequestEvent, snapshot: Snapshot | None) -> Labels:
         route = snapshot.resolve(asked)  # a cached dict hit for known models
         if route is not None:
             model = route.name
-    return Labels(event["key_id"] or NO_KEY, model, event["provider"] or NO_PROVIDER)
+    team = event.get("team")
+    return Labels(
+        event["key_id"] or NO_KEY, model, event["provider"] or NO_PROVIDER, team or NO_TEAM
+    )
 
 
 def status_class(status: int) -> str:
@@ -48,12 +60,16 @@ class Totals:
     errors: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_micros: int = 0
+    unpriced: int = 0
 
     def add(self, other: Totals) -> None:
         self.requests += other.requests
         self.errors += other.errors
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
+        self.cost_micros += other.cost_micros
+        self.unpriced += other.unpriced
 
     def as_dict(self) -> TrafficTotals:
         return {
@@ -61,6 +77,8 @@ class Totals:
             "errors": self.errors,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "cost_usd": usd(self.cost_micros),
+            "unpriced_requests": self.unpriced,
         }
 
 
@@ -72,6 +90,8 @@ class Traffic:
         """(key, model, provider, status class) -> totals"""
         self.errors: dict[tuple[str, str, str, str], int] = {}
         """(key, model, provider, error kind) -> count"""
+        self.costs: dict[tuple[str, str, str, str], int] = {}
+        """(key, team, model, provider) -> micro-dollars"""
 
     def count(self, labels: Labels, event: RequestEvent) -> None:
         status, error = event["status"], event["error"]
@@ -82,6 +102,15 @@ class Traffic:
         totals.requests += 1
         totals.prompt_tokens += event["prompt_tokens"]
         totals.completion_tokens += event["completion_tokens"]
+        cost = event.get("cost_usd")
+        if cost is None:
+            totals.unpriced += event["provider"] is not None  # reached an unpriced target
+        else:
+            micros = micros_of(cost)
+            totals.cost_micros += micros
+            team = labels.team if labels.team is not None else NO_TEAM
+            cost_slot = (labels.key, team, labels.model, labels.provider)
+            self.costs[cost_slot] = self.costs.get(cost_slot, 0) + micros
         if status >= 400 or error is not None:
             totals.errors += 1
             kind = error or "upstream_client_error"

@@ -38,8 +38,8 @@ def assert_openai_error(response: httpx.Response, status: int, code: str | None 
 
 
 @pytest.mark.parametrize("style", ["bearer", "x-api-key", "x-goog-api-key", "query"])
-def test_every_auth_style_is_understood(deployment: Deployment, style: str) -> None:
-    secret = deployment.keys["alice"]
+def test_every_auth_style_is_understood(shared_deployment: Deployment, style: str) -> None:
+    secret = shared_deployment.keys["alice"]
     headers, params = {}, {}
     if style == "bearer":
         headers["authorization"] = f"Bearer {secret}"
@@ -48,11 +48,14 @@ def test_every_auth_style_is_understood(deployment: Deployment, style: str) -> N
     else:
         headers[style] = secret
     ok = httpx.post(
-        deployment.gateway.url + "/v1/chat/completions", json=CHAT, headers=headers, params=params
+        shared_deployment.gateway.url + "/v1/chat/completions",
+        json=CHAT,
+        headers=headers,
+        params=params,
     )
     assert ok.status_code == 200, ok.text
     bad = httpx.post(
-        deployment.gateway.url + "/v1/chat/completions",
+        shared_deployment.gateway.url + "/v1/chat/completions",
         json=CHAT,
         headers={k: v + "x" for k, v in headers.items()},
         params={k: v + "x" for k, v in params.items()},
@@ -60,21 +63,23 @@ def test_every_auth_style_is_understood(deployment: Deployment, style: str) -> N
     assert_openai_error(bad, 401, "invalid_api_key")
 
 
-def test_missing_key_is_401(deployment: Deployment) -> None:
-    message = assert_openai_error(post(deployment, key=None), 401)
+def test_missing_key_is_401(shared_deployment: Deployment) -> None:
+    message = assert_openai_error(post(shared_deployment, key=None), 401)
     assert "key" in message.lower()
 
 
-def test_unknown_model_is_404_before_the_allowlist(deployment: Deployment) -> None:
-    assert_openai_error(post(deployment, {**CHAT, "model": "no-such"}), 404, "model_not_found")
+def test_unknown_model_is_404_before_the_allowlist(shared_deployment: Deployment) -> None:
+    assert_openai_error(
+        post(shared_deployment, {**CHAT, "model": "no-such"}), 404, "model_not_found"
+    )
 
 
-def test_model_outside_the_allowlist_is_403(deployment: Deployment) -> None:
-    assert_openai_error(post(deployment, {**CHAT, "model": "secret-model"}), 403)
+def test_model_outside_the_allowlist_is_403(shared_deployment: Deployment) -> None:
+    assert_openai_error(post(shared_deployment, {**CHAT, "model": "secret-model"}), 403)
 
 
-def test_malformed_json_is_400_and_says_json(deployment: Deployment) -> None:
-    message = assert_openai_error(post(deployment, b'{"model": "gpt-4o-mini",'), 400)
+def test_malformed_json_is_400_and_says_json(shared_deployment: Deployment) -> None:
+    message = assert_openai_error(post(shared_deployment, b'{"model": "gpt-4o-mini",'), 400)
     assert "JSON" in message
 
 
@@ -88,18 +93,18 @@ def test_malformed_json_is_400_and_says_json(deployment: Deployment) -> None:
     ],
 )
 def test_invalid_fields_are_400_naming_the_field(
-    deployment: Deployment, body: dict[str, object], field: str
+    shared_deployment: Deployment, body: dict[str, object], field: str
 ) -> None:
-    response = post(deployment, body)
+    response = post(shared_deployment, body)
     message = assert_openai_error(response, 400)
     assert field in message
     assert response.json()["error"]["param"] == field
-    assert deployment.upstream.requests == []
+    assert shared_deployment.upstream.requests == []
 
 
-def test_oversize_body_is_413(deployment: Deployment) -> None:
+def test_oversize_body_is_413(shared_deployment: Deployment) -> None:
     big = {**CHAT, "messages": [{"role": "user", "content": "x" * (5 * 1024 * 1024 + 10)}]}
-    assert_openai_error(post(deployment, big), 413)
+    assert_openai_error(post(shared_deployment, big), 413)
 
 
 def test_upstream_5xx_after_retries_is_502_without_upstream_details(deployment: Deployment) -> None:
@@ -122,15 +127,17 @@ def test_upstream_429_cools_the_only_credential_then_503(deployment: Deployment)
     assert len(deployment.upstream.requests) == 1  # cooling: not called again
 
 
-def test_upstream_client_error_is_passed_back_and_not_retried(deployment: Deployment) -> None:
-    deployment.upstream.fail_next(
+def test_upstream_client_error_is_passed_back_and_not_retried(
+    shared_deployment: Deployment,
+) -> None:
+    shared_deployment.upstream.fail_next(
         Fault(400, body={"error": {"message": "max_tokens is too large", "type": "invalid"}})
     )
-    message = assert_openai_error(post(deployment), 400)
+    message = assert_openai_error(post(shared_deployment), 400)
     assert message == "max_tokens is too large"
-    assert len(deployment.upstream.requests) == 1
+    assert len(shared_deployment.upstream.requests) == 1
 
 
-def test_unknown_path_is_404_in_openai_shape(deployment: Deployment) -> None:
-    response = httpx.get(deployment.gateway.url + "/v1/nothing-here")
+def test_unknown_path_is_404_in_openai_shape(shared_deployment: Deployment) -> None:
+    response = httpx.get(shared_deployment.gateway.url + "/v1/nothing-here")
     assert_openai_error(response, 404)

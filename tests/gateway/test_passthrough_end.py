@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from gateway.errors import Protocol
-from gateway.passthrough import PassthroughStream
+from gateway.request.passthrough import PassthroughStream
 
 
 def _event(kind: str, **data: object) -> bytes:

@@ -141,6 +141,60 @@ SCENARIOS = {
 }
 
 
+TEAMS = """
+teams:
+  org: {owner: cfo@example.com, limits: {usd_per_month: 20000}}
+  search:
+    parent: org
+    owner: search-lead@example.com
+    limits: {usd_per_month: 5000, rpm: 600}
+    models: ["gpt-*"]
+  research: {limits: {usd_per_day: 12.5}}
+"""
+MONEY_BASE = {
+    **BASE,
+    "teams": TEAMS,
+    "keys": KEYS.replace("    tier: standard\n", "    tier: standard\n    team: search\n", 1),
+    "prices": "prices:\n  local/*: {input: 0, output: 0}\n"
+    "  openai/gpt-4o: {input: 2.5, output: 10}\n",
+    "alerts": "alerts:\n  - scopes: teams\n    limits: [usd_per_month]\n",
+}
+MONEY = {
+    **MONEY_BASE,
+    "teams": """
+teams:
+  org: {owner: cfo@example.com, limits: {usd_per_month: 20000}}
+  platform: {owner: sre@example.com}
+  search:
+    parent: platform
+    owner: search-lead@example.com
+    limits: {usd_per_month: 8000, usd_per_day: 400, rpm: 600}
+    models: ["gpt-*", "smart"]
+  ads: {parent: org, limits: {usd_per_day: 50}}
+""",
+    "keys": MONEY_BASE["keys"]
+    .replace("    team: search\n", "    team: ads\n")
+    .replace("    tier: batch\n", "    tier: batch\n    team: search\n"),
+    "prices": "prices:\n  openai/gpt-4o: {input: 2, output: 10, cached_input: 1.25}\n"
+    "  openai/gpt-4o-mini: {input: 0.15, output: 0.6}\n",
+    "alerts": "alerts:\n  - scopes: teams\n    limits: [usd_per_month]\n"
+    "  - scopes: [team:search]\n    thresholds: [90, 100]\n    webhook: env:SEARCH_ALERTS\n",
+}
+
+
+def test_golden_money() -> None:
+    """Teams, budgets, key moves, prices and alerts in money words (golden/money.md)."""
+    text = render_markdown(
+        diff_policies(load_policy(files(**MONEY_BASE)), load_policy(files(**MONEY))),
+        "origin/main",
+        "HEAD",
+    )
+    golden = GOLDEN / "money.md"
+    if os.environ.get("MG_UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text()
+
+
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_golden(name: str) -> None:
     old, new = load_policy(files(**BASE)), load_policy(SCENARIOS[name])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.count_tokens import COUNT_SOURCE_HEADER
+from gateway.request.count_tokens import COUNT_SOURCE_HEADER
 from tests.inprocess.calls import GEMINI_HELLO, HELLO, key_totals
 from tests.inprocess.harness import InProcessGateway
 from tests.inprocess.upstream import ScriptedUpstream

@@ -11,6 +11,7 @@ from gateway.limits.memory import MemoryLimiter
 from gateway.limits.redis import RedisLimiter
 from gateway.limits.redis_keys import describe_failure
 from policies.models import Limits
+from policies.scopes import key_scopes
 
 
 async def test_without_redis_it_is_the_in_process_limiter(tmp_path: Path) -> None:
@@ -18,7 +19,7 @@ async def test_without_redis_it_is_the_in_process_limiter(tmp_path: Path) -> Non
     assert isinstance(limiter, MemoryLimiter)
     await limiter.start()
     try:
-        await limiter.settle(await limiter.admit("k", Limits(rpm=1), 0), 5)
+        await limiter.settle(await limiter.admit(key_scopes("k", Limits(rpm=1)), 0), 5)
     finally:
         await limiter.close()
     assert (tmp_path / "var" / "usage.sqlite3").is_file()

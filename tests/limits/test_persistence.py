@@ -18,6 +18,7 @@ from gateway.errors import QuotaExhausted
 from gateway.limits.memory import MemoryLimiter
 from gateway.usage.store import UsageStore
 from policies.models import Limits
+from policies.scopes import key_scopes
 from tests.support.fake_clock import FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +29,7 @@ async def test_quota_use_survives_a_restart(store_path: Path, clock: FakeClock) 
     before = MemoryLimiter(UsageStore(store_path), clock=clock)
     await before.start()
     for used in (40, 30):
-        await before.settle(await before.admit("k", limits, 0), used)
+        await before.settle(await before.admit(key_scopes("k", limits), 0), used)
     await before.close()
 
     after = MemoryLimiter(UsageStore(store_path), clock=clock)
@@ -37,9 +38,9 @@ async def test_quota_use_survives_a_restart(store_path: Path, clock: FakeClock) 
         usage = after.usage("k", limits)
         assert usage["tokens_per_day"]["used"] == 70
         assert usage["tokens_per_day"]["requests"] == 2
-        await after.settle(await after.admit("k", limits, 0), 30)
+        await after.settle(await after.admit(key_scopes("k", limits), 0), 30)
         with pytest.raises(QuotaExhausted):
-            await after.admit("k", limits, 0)
+            await after.admit(key_scopes("k", limits), 0)
     finally:
         await after.close()
 
@@ -50,7 +51,7 @@ async def test_a_restart_on_the_next_day_keeps_only_the_month(
     limits = Limits(tokens_per_day=100, tokens_per_month=1000)
     before = MemoryLimiter(UsageStore(store_path), clock=clock)
     await before.start()
-    await before.settle(await before.admit("k", limits, 0), 100)
+    await before.settle(await before.admit(key_scopes("k", limits), 0), 100)
     await before.close()
 
     clock.advance(86_400)
@@ -60,7 +61,7 @@ async def test_a_restart_on_the_next_day_keeps_only_the_month(
         usage = after.usage("k", limits)
         assert usage["tokens_per_day"]["used"] == 0
         assert usage["tokens_per_month"]["used"] == 100
-        await after.admit("k", limits, 0)
+        await after.admit(key_scopes("k", limits), 0)
     finally:
         await after.close()
 

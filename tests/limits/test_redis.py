@@ -18,6 +18,7 @@ from gateway.limits.base import Admission
 from gateway.limits.redis import RedisLimiter
 from gateway.usage.store import UsageStore
 from policies.models import Limits
+from policies.scopes import key_scopes
 from tests.support.fake_clock import FakeClock
 
 pytestmark = pytest.mark.redis
@@ -35,7 +36,7 @@ async def started(make: MakeLimiter, url: str, store: UsageStore | None = None) 
 async def admitted(limiters: list[RedisLimiter], limits: Limits, n: int, key: str = "k") -> int:
     """How many of n simultaneous admissions, spread over the limiters, got through."""
     results = await asyncio.gather(
-        *(limiters[i % len(limiters)].admit(key, limits, 1) for i in range(n)),
+        *(limiters[i % len(limiters)].admit(key_scopes(key, limits), 1) for i in range(n)),
         return_exceptions=True,
     )
     for result in results:
@@ -59,6 +60,7 @@ _WORKER = textwrap.dedent(
     from gateway.errors import RateLimited
     from gateway.limits.redis import RedisLimiter
     from policies.models import Limits
+    from policies.scopes import key_scopes
 
     async def main() -> None:
         limiter = RedisLimiter(sys.argv[1], None)
@@ -66,7 +68,7 @@ _WORKER = textwrap.dedent(
         print("ready", flush=True)
         sys.stdin.readline()  # "go": both processes fire at the same moment
         results = await asyncio.gather(
-            *(limiter.admit("shared", Limits(rpm=10), 1) for _ in range(10)),
+            *(limiter.admit(key_scopes("shared", Limits(rpm=10)), 1) for _ in range(10)),
             return_exceptions=True,
         )
         refused = sum(isinstance(r, RateLimited) for r in results)
@@ -112,7 +114,7 @@ async def test_rpm_refusal_and_success_headers(
 ) -> None:
     limiter = await started(make_redis_limiter, redis_url)
     limits = Limits(rpm=2, tpm=1000)
-    first = await limiter.admit("k", limits, 100)
+    first = await limiter.admit(key_scopes("k", limits), 100)
     assert first.headers == {
         "x-ratelimit-limit-requests": "2",
         "x-ratelimit-remaining-requests": "1",
@@ -122,9 +124,9 @@ async def test_rpm_refusal_and_success_headers(
         "x-ratelimit-reset-tokens": "59.75s",
     }
     clock.advance(10)
-    await limiter.admit("k", limits, 0)
+    await limiter.admit(key_scopes("k", limits), 0)
     with pytest.raises(RateLimited) as refused:
-        await limiter.admit("k", limits, 0)
+        await limiter.admit(key_scopes("k", limits), 0)
     assert type(refused.value) is RateLimited
     assert refused.value.headers == {
         "x-ratelimit-limit-requests": "2",
@@ -143,15 +145,15 @@ async def test_the_window_slides_per_second(
     limiter = await started(make_redis_limiter, redis_url)
     limits = Limits(rpm=3)
     for _ in range(3):
-        await limiter.admit("k", limits, 0)
+        await limiter.admit(key_scopes("k", limits), 0)
         clock.advance(20)
     clock.advance(-0.5)  # 12:00:59.75
     with pytest.raises(RateLimited):
-        await limiter.admit("k", limits, 0)
+        await limiter.admit(key_scopes("k", limits), 0)
     clock.advance(0.5)  # 12:01:00.25: the request of 12:00:00 has slid out
-    await limiter.admit("k", limits, 0)
+    await limiter.admit(key_scopes("k", limits), 0)
     with pytest.raises(RateLimited):
-        await limiter.admit("k", limits, 0)
+        await limiter.admit(key_scopes("k", limits), 0)
 
 
 async def test_tpm_reserves_the_estimate_and_settles_to_the_real_figure(
@@ -159,17 +161,17 @@ async def test_tpm_reserves_the_estimate_and_settles_to_the_real_figure(
 ) -> None:
     limiter = await started(make_redis_limiter, redis_url)
     limits = Limits(tpm=1000)
-    first = await limiter.admit("k", limits, 600)
+    first = await limiter.admit(key_scopes("k", limits), 600)
     with pytest.raises(RateLimited) as refused:
-        await limiter.admit("k", limits, 500)
+        await limiter.admit(key_scopes("k", limits), 500)
     assert refused.value.headers["x-ratelimit-remaining-tokens"] == "400"
     await limiter.settle(first, 100)
     assert (await limiter.fetch_usage("k", limits))["tpm"]["used"] == 100
-    second = await limiter.admit("k", limits, 500)
+    second = await limiter.admit(key_scopes("k", limits), 500)
     await limiter.settle(second, 900)
     assert (await limiter.fetch_usage("k", limits))["tpm"]["used"] == 1000
     with pytest.raises(RateLimited):
-        await limiter.admit("k", limits, 1)
+        await limiter.admit(key_scopes("k", limits), 1)
 
 
 async def test_concurrency_is_released_on_settle(
@@ -178,16 +180,16 @@ async def test_concurrency_is_released_on_settle(
     first = await started(make_redis_limiter, redis_url)
     second = await started(make_redis_limiter, redis_url)
     limits = Limits(max_concurrency=2)
-    held = await first.admit("k", limits, 0)
-    await second.admit("k", limits, 0)
+    held = await first.admit(key_scopes("k", limits), 0)
+    await second.admit(key_scopes("k", limits), 0)
     with pytest.raises(RateLimited) as refused:
-        await first.admit("k", limits, 0)
+        await first.admit(key_scopes("k", limits), 0)
     assert refused.value.headers["Retry-After"] == "1"
     await first.settle(held, 5)
     await first.settle(held, 5)  # idempotent
-    await second.admit("k", limits, 0)
+    await second.admit(key_scopes("k", limits), 0)
     with pytest.raises(RateLimited):
-        await second.admit("k", limits, 0)
+        await second.admit(key_scopes("k", limits), 0)
 
 
 async def test_the_slot_of_a_worker_that_died_frees_when_its_lease_runs_out(
@@ -196,12 +198,12 @@ async def test_the_slot_of_a_worker_that_died_frees_when_its_lease_runs_out(
     limiter = make_redis_limiter(redis_url, lease_s=30)
     await limiter.start()
     limits = Limits(max_concurrency=1)
-    await limiter.admit("k", limits, 0)  # never settled: its worker "crashed"
+    await limiter.admit(key_scopes("k", limits), 0)  # never settled: its worker "crashed"
     clock.advance(29)
     with pytest.raises(RateLimited):
-        await limiter.admit("k", limits, 0)
+        await limiter.admit(key_scopes("k", limits), 0)
     clock.advance(1.5)
-    await limiter.admit("k", limits, 0)
+    await limiter.admit(key_scopes("k", limits), 0)
 
 
 async def test_a_finished_response_counts_before_the_next_admission(
@@ -210,9 +212,9 @@ async def test_a_finished_response_counts_before_the_next_admission(
     first = await started(make_redis_limiter, redis_url)
     second = await started(make_redis_limiter, redis_url)
     limits = Limits(tokens_per_day=100)
-    await first.settle(await first.admit("k", limits, 10), 100)
+    await first.settle(await first.admit(key_scopes("k", limits), 10), 100)
     with pytest.raises(QuotaExhausted) as refused:
-        await second.admit("k", limits, 10)
+        await second.admit(key_scopes("k", limits), 10)
     assert refused.value.code == "insufficient_quota"
 
 
@@ -222,21 +224,21 @@ async def test_day_and_month_quotas_roll_over_at_utc_boundaries(
     limiter = await started(make_redis_limiter, redis_url)
     daily = Limits(tokens_per_day=100)
     monthly = Limits(tokens_per_month=100)
-    await limiter.settle(await limiter.admit("d", daily, 0), 100)
-    await limiter.settle(await limiter.admit("m", monthly, 0), 100)
+    await limiter.settle(await limiter.admit(key_scopes("d", daily), 0), 100)
+    await limiter.settle(await limiter.admit(key_scopes("m", monthly), 0), 100)
     with pytest.raises(QuotaExhausted) as refused:
-        await limiter.admit("d", daily, 0)
+        await limiter.admit(key_scopes("d", daily), 0)
     assert refused.value.headers["Retry-After"] == str(12 * 3600)
     clock.set_utc(2025, 3, 14, 23, 59, 59)
     with pytest.raises(QuotaExhausted):
-        await limiter.admit("d", daily, 0)
+        await limiter.admit(key_scopes("d", daily), 0)
     clock.set_utc(2025, 3, 15)
-    await limiter.admit("d", daily, 0)
+    await limiter.admit(key_scopes("d", daily), 0)
     with pytest.raises(QuotaExhausted) as monthly_refused:
-        await limiter.admit("m", monthly, 0)
+        await limiter.admit(key_scopes("m", monthly), 0)
     assert "monthly" in monthly_refused.value.message
     clock.set_utc(2025, 4, 1)
-    await limiter.admit("m", monthly, 0)
+    await limiter.admit(key_scopes("m", monthly), 0)
 
 
 async def test_a_limit_change_applies_at_once_and_keeps_the_count(
@@ -253,8 +255,8 @@ async def test_keys_are_namespaced_and_all_expire(
 ) -> None:
     limiter = await started(make_redis_limiter, redis_url)
     limits = Limits(rpm=5, tpm=1000, max_concurrency=2, tokens_per_day=10**6)
-    await limiter.settle(await limiter.admit("team-a", limits, 50), 70)
-    await limiter.admit("team-a", limits, 50)
+    await limiter.settle(await limiter.admit(key_scopes("team-a", limits), 50), 70)
+    await limiter.admit(key_scopes("team-a", limits), 50)
     with redis.Redis.from_url(redis_url) as client:
         keys = sorted(k.decode() for k in client.keys("*"))
         ttls = {key: client.ttl(key) for key in keys}
@@ -273,7 +275,7 @@ async def test_a_key_without_limits_skips_redis_at_admission(
     make_redis_limiter: MakeLimiter, redis_url: str
 ) -> None:
     limiter = await started(make_redis_limiter, redis_url)
-    admission = await limiter.admit("free", Limits(), 100)
+    admission = await limiter.admit(key_scopes("free", Limits()), 100)
     assert admission.headers == {}
     with redis.Redis.from_url(redis_url) as client:
         assert client.keys("*") == []
@@ -289,8 +291,8 @@ async def test_usage_from_another_instance(make_redis_limiter: MakeLimiter, redi
     worker = await started(make_redis_limiter, redis_url)
     admin = await started(make_redis_limiter, redis_url)
     limits = Limits(rpm=10, tpm=1000, max_concurrency=4, tokens_per_day=500)
-    await worker.settle(await worker.admit("k", limits, 40), 30)
-    await worker.admit("k", limits, 20)
+    await worker.settle(await worker.admit(key_scopes("k", limits), 40), 30)
+    await worker.admit(key_scopes("k", limits), 20)
     usage = await admin.fetch_usage("k", limits)
     assert usage["rpm"] == {"limit": 10, "used": 2}
     assert usage["tpm"] == {"limit": 1000, "used": 50}
@@ -310,7 +312,7 @@ async def test_an_empty_redis_is_seeded_from_the_usage_store(
     store.close()
     limiter = await started(make_redis_limiter, redis_url, UsageStore(store_path))
     with pytest.raises(QuotaExhausted):
-        await limiter.admit("k", Limits(tokens_per_day=100), 0)
+        await limiter.admit(key_scopes("k", Limits(tokens_per_day=100)), 0)
     usage = await limiter.fetch_usage("k", Limits())
     assert usage["tokens_per_month"]["used"] == 100
 
@@ -320,7 +322,7 @@ async def test_a_request_cancelled_during_admission_does_not_keep_its_slot(
 ) -> None:
     limiter = await started(make_redis_limiter, redis_url)
     limits = Limits(rpm=100, max_concurrency=1)
-    admitting = asyncio.create_task(limiter.admit("k", limits, 0))
+    admitting = asyncio.create_task(limiter.admit(key_scopes("k", limits), 0))
     await asyncio.sleep(0)  # the script is on its way
     admitting.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -332,7 +334,7 @@ async def test_a_request_cancelled_during_admission_does_not_keep_its_slot(
         await asyncio.sleep(0.02)
     assert usage["rpm"]["used"] == 1  # the script ran and admitted it ...
     assert usage["max_concurrency"]["used"] == 0  # ... and the orphan was settled
-    await limiter.admit("k", limits, 0)
+    await limiter.admit(key_scopes("k", limits), 0)
 
 
 async def test_a_settlement_whose_caller_is_cancelled_still_completes(
@@ -340,7 +342,7 @@ async def test_a_settlement_whose_caller_is_cancelled_still_completes(
 ) -> None:
     limiter = await started(make_redis_limiter, redis_url)
     limits = Limits(max_concurrency=1, tokens_per_day=1000)
-    admission = await limiter.admit("k", limits, 0)
+    admission = await limiter.admit(key_scopes("k", limits), 0)
     settling = asyncio.create_task(limiter.settle(admission, 30))
     await asyncio.sleep(0)
     settling.cancel()

@@ -16,6 +16,7 @@ from gateway.limits.base import LimiterUnavailable
 from gateway.limits.redis import RedisLimiter
 from gateway.usage.store import UsageStore
 from policies.models import Limits
+from policies.scopes import key_scopes
 from tests.limits.conftest import LogRecords
 from tests.support.redis_server import RedisServer, running_redis_server
 
@@ -49,10 +50,12 @@ async def test_fail_open_keeps_serving_and_recovers(
     limiter = make_redis_limiter(server.url, UsageStore(store_path))
     await limiter.start()
     limits = Limits(rpm=1, tokens_per_day=100)
-    await limiter.settle(await limiter.admit("k", limits, 0), 30)
+    await limiter.settle(await limiter.admit(key_scopes("k", limits), 0), 30)
 
     server.stop()
-    outage = [await limiter.admit("k", limits, 0) for _ in range(5)]  # over rpm, unchecked
+    outage = [
+        await limiter.admit(key_scopes("k", limits), 0) for _ in range(5)
+    ]  # over rpm, unchecked
     assert all(a.degraded and a.headers == {} for a in outage)
     for admission in outage:
         await limiter.settle(admission, 20)  # recorded in the usage store meanwhile
@@ -73,12 +76,12 @@ async def test_fail_open_keeps_serving_and_recovers(
     assert len(limits_log.messages(logging.WARNING)) == 1
     # 30 before and 5 x 20 during the outage: raised from the usage store
     with pytest.raises(QuotaExhausted):
-        await limiter.admit("k", limits, 0)
+        await limiter.admit(key_scopes("k", limits), 0)
     assert (await limiter.fetch_usage("k", limits))["tokens_per_day"]["used"] == 130
     fresh = Limits(rpm=1)
-    await limiter.admit("other", fresh, 0)
+    await limiter.admit(key_scopes("other", fresh), 0)
     with pytest.raises(RateLimited):
-        await limiter.admit("other", fresh, 0)
+        await limiter.admit(key_scopes("other", fresh), 0)
 
 
 async def test_fail_closed_refuses_with_503_and_recovers(
@@ -87,15 +90,17 @@ async def test_fail_closed_refuses_with_503_and_recovers(
     limiter = make_redis_limiter(server.url, fail_mode="fail-closed")
     await limiter.start()
     limits = Limits(rpm=100)
-    await limiter.admit("k", limits, 0)
+    await limiter.admit(key_scopes("k", limits), 0)
 
     server.stop()
     for _ in range(3):
         with pytest.raises(LimiterUnavailable) as refused:
-            await limiter.admit("k", limits, 0)
+            await limiter.admit(key_scopes("k", limits), 0)
         assert refused.value.status_code == 503
         assert refused.value.headers["Retry-After"] == "1"
-    assert (await limiter.admit("free", Limits(), 0)).degraded is False  # no limits: no check
+    assert (
+        await limiter.admit(key_scopes("free", Limits()), 0)
+    ).degraded is False  # no limits: no check
     status = limiter.status()
     assert (status["state"], status["mode"]) == ("degraded", "fail-closed")
     assert len(limits_log.messages(logging.WARNING)) == 1
@@ -103,7 +108,7 @@ async def test_fail_closed_refuses_with_503_and_recovers(
 
     server.start()
     await until_state(limiter, "ok")
-    admission = await limiter.admit("k", limits, 0)
+    admission = await limiter.admit(key_scopes("k", limits), 0)
     assert admission.headers["x-ratelimit-remaining-requests"] == "99"  # Redis came back empty
 
 
@@ -114,12 +119,12 @@ async def test_starting_while_redis_is_down_starts_degraded_then_heals(
     limiter = make_redis_limiter(server.url)
     await limiter.start()
     assert limiter.status()["state"] == "degraded"
-    assert (await limiter.admit("k", Limits(rpm=1), 0)).degraded
+    assert (await limiter.admit(key_scopes("k", Limits(rpm=1)), 0)).degraded
     server.start()
     await until_state(limiter, "ok")
-    await limiter.admit("k", Limits(rpm=1), 0)
+    await limiter.admit(key_scopes("k", Limits(rpm=1)), 0)
     with pytest.raises(RateLimited):
-        await limiter.admit("k", Limits(rpm=1), 0)
+        await limiter.admit(key_scopes("k", Limits(rpm=1)), 0)
 
 
 async def test_a_settlement_during_an_outage_never_raises(
@@ -127,7 +132,7 @@ async def test_a_settlement_during_an_outage_never_raises(
 ) -> None:
     limiter = make_redis_limiter(server.url)
     await limiter.start()
-    admission = await limiter.admit("k", Limits(max_concurrency=1), 0)
+    admission = await limiter.admit(key_scopes("k", Limits(max_concurrency=1)), 0)
     server.stop()
     await limiter.settle(admission, 10)
     assert limiter.status()["state"] == "degraded"

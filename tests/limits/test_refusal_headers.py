@@ -15,6 +15,7 @@ from gateway.limits.base import Limiter
 from gateway.limits.memory import MemoryLimiter
 from gateway.limits.redis import RedisLimiter
 from policies.models import Limits
+from policies.scopes import key_scopes
 from tests.support.fake_clock import FakeClock
 
 REQUESTS = {
@@ -41,7 +42,7 @@ async def refusal(limiter: Limiter, limits: Limits, estimate: int = 10) -> RateL
     """Admit (and settle at 100 tokens) until the key is refused; the refusal."""
     for _ in range(10):
         try:
-            admission = await limiter.admit("k", limits, estimate)
+            admission = await limiter.admit(key_scopes("k", limits), estimate)
         except RateLimited as refused:
             return refused
         if limits.max_concurrency is None:
@@ -118,5 +119,5 @@ async def test_a_quota_refusal_without_rpm_resets_with_the_quota(limiter: Limite
 async def test_a_success_carries_the_trio_of_each_window_limit(
     limiter: Limiter, limits: Limits
 ) -> None:
-    admission = await limiter.admit("k", limits, 10)
+    admission = await limiter.admit(key_scopes("k", limits), 10)
     assert trios(admission.headers) == (limits.rpm is not None, limits.tpm is not None)

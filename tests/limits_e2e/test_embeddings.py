@@ -10,7 +10,7 @@ import httpx
 import openai
 
 from gateway.errors import Protocol
-from gateway.usage_estimates import input_tokens_estimate
+from gateway.request.usage_estimates import input_tokens_estimate
 from tests.limits_e2e.calls import assert_refused
 from tests.limits_e2e.conftest import Served
 from tests.support.fake_upstream import FakeUpstream, Fault

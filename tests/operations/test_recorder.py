@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import Protocol
-from gateway.exchange import Exchange
 from gateway.metrics import GatewayMetrics
+from gateway.request.exchange import Exchange
 from gateway.usage.events import EventBus
 from gateway.usage.recorder import MAX_EVENT_MODEL, Recorder
 from gateway.usage.request_log import RequestLog

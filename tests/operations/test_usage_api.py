@@ -58,6 +58,8 @@ def test_usage_per_key_and_model_matches_the_upstream_reports(ops_deployment: De
         "errors": 0,
         "prompt_tokens": 3 * PROMPT_TOKENS,
         "completion_tokens": 3 * COMPLETION_TOKENS,
+        "cost_usd": 0.0,
+        "unpriced_requests": 3,  # the fake upstream's model has no price: cost unknown
     }
     assert alice["tokens_per_day"]["used"] == 3 * per_request
     assert alice["tokens_per_month"]["used"] == 3 * per_request
@@ -89,8 +91,8 @@ def test_usage_of_one_key(ops_deployment: Deployment) -> None:
 
 
 @pytest.mark.parametrize("path", ["/admin/api/usage", "/metrics", "/admin/api/events"])
-def test_operations_endpoints_need_an_admin_token(ops_deployment: Deployment, path: str) -> None:
-    d = ops_deployment
+def test_operations_endpoints_need_an_admin_token(shared_deployment: Deployment, path: str) -> None:
+    d = shared_deployment  # refusals change nothing: one gateway for the three paths
     url = d.gateway.url + path
     assert httpx.get(url).status_code == 401
     assert httpx.get(url, headers={"authorization": "Bearer mg-" + "x" * 43}).status_code == 401

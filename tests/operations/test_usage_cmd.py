@@ -48,8 +48,9 @@ def test_usage_table_per_key_and_model(
     assert done.returncode == 0, done.stderr
     rows = table(done.stdout)
     assert set(rows) == {("alice", "gpt-4o-mini"), ("alice", "nope"), ("bob", "gpt-4o-mini")}
-    requests, errors, tokens_in, tokens_out, p50 = rows[("alice", "gpt-4o-mini")]
+    requests, errors, tokens_in, tokens_out, cost, unpriced, p50 = rows[("alice", "gpt-4o-mini")]
     assert (requests, errors) == ("3", "0")
+    assert (cost, unpriced) == ("0.000000", "3")  # the fake upstream's model has no price
     assert (int(tokens_in), int(tokens_out)) == (3 * PROMPT_TOKENS, 3 * COMPLETION_TOKENS)
     assert float(p50) > 0
     assert rows[("alice", "nope")][:2] == ["1", "1"]

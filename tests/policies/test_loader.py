@@ -86,7 +86,8 @@ def test_unknown_field_points_at_the_key_and_lists_allowed_fields() -> None:
     found = problems_of(files({"limits.yaml": "default: {rmp: 60}\n"}))
     assert found == [
         "limits.yaml:1:11: unknown field 'rmp'; did you mean 'rpm'? (allowed: rpm, tpm, "
-        "max_concurrency, tokens_per_day, tokens_per_month)"
+        "max_concurrency, tokens_per_day, tokens_per_month, usd_per_day, "
+        "usd_per_month, enforce, shadow)"
     ]
 
 
@@ -280,7 +281,7 @@ def test_url_in_flow_mapping_is_yaml_1_2_and_errors_there_are_located() -> None:
         "providers.yaml:2:54: unknown field 'retries'; did you mean 'max_retries'? (allowed: "
         "type, base_url, credentials, selection, cooldown_s, max_cooldown_s, timeout_s, "
         "connect_timeout_s, first_byte_timeout_s, idle_timeout_s, max_retries, api_version, "
-        "headers)"
+        "api, region, headers)"
     ]
 
 

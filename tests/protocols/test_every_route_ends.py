@@ -53,7 +53,7 @@ class Site:
     key: str
     admin: str
 
-    def totals(self) -> dict[str, int]:
+    def totals(self) -> dict[str, float]:
         """What the gateway recorded (since start) and settled (today) for the key."""
         response = httpx.get(
             self.gateway.url + "/admin/api/usage",
@@ -133,7 +133,7 @@ PAIRS = [
 ] + [("responses", "via-openai"), ("responses", "via-azure-openai")]
 
 
-def _changed(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+def _changed(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {k: after[k] - before[k] for k in after}
 
 
@@ -159,6 +159,8 @@ def test_a_client_that_hangs_up_right_after_the_terminal_event_got_a_whole_answe
         "prompt_tokens": PROMPT_TOKENS,
         "completion_tokens": COMPLETION_TOKENS,
         "settled": PROMPT_TOKENS + COMPLETION_TOKENS,
+        "cost_usd": 0.0,  # the fake's models have no known price: unknown, not $0
+        "unpriced_requests": 1,
     }
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.passthrough import PassthroughStream
 from gateway.protocols import ADAPTERS
+from gateway.request.passthrough import PassthroughStream
 from gateway.translate import CONVERTERS, StreamTranslator
 from gateway.translate.canonical import Usage as CanonicalUsage
 from gateway.usage.tokens import Usage

@@ -11,10 +11,11 @@ from pytest_httpx import HTTPXMock
 
 from credentials.pool import CredentialPools, CredentialResolver
 from gateway.errors import Unavailable, UpstreamClientError, UpstreamFailed
+from gateway.request.plan import Plan
 from gateway.upstream.dispatch import Dispatcher
-from gateway.upstream.endpoints import Op
 from gateway.upstream.strategy import RouteCursors
 from gateway.upstream.transport import create_http_client
+from gateway.vocabulary import Op
 from policies.models import Provider, Route
 from policies.snapshot import ResolvedRoute, Target
 
@@ -52,7 +53,7 @@ def dispatcher(
 
 
 async def open_body(d: Dispatcher, r: ResolvedRoute) -> bytes:
-    opened = await d.open(r, Op.CHAT, False, lambda target: target.provider_name.encode())
+    opened = await d.open(r, False, lambda target: Plan(Op.CHAT, target.provider_name.encode()))
     try:
         return await opened.response.aread()
     finally:

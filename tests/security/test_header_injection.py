@@ -8,7 +8,7 @@ upstream sees neither the injected header nor an extra request; the next caller 
 pooled connection gets its own answer.
 
 Sanic keeps a bare LF inside a header value. The server's head check (gateway/front_door.py)
-and the forwarded-header allowlist (gateway/forwarded_headers.py) each refuse it; the values
+and the forwarded-header allowlist (gateway/request/forwarded_headers.py) each refuse it; the values
 outside the grammar below pass the first and only the second refuses them. The engine's own
 refusal is in tests/upstream/test_http1_headers.py.
 """
@@ -24,7 +24,7 @@ from multidict import CIMultiDict
 
 from gateway.cli import main
 from gateway.errors import BadRequest, Protocol
-from gateway.forwarded_headers import forwarded_headers
+from gateway.request.forwarded_headers import forwarded_headers
 from tests.support.gateway_process import GatewayProcess
 from tests.support.lenient_upstream import LenientUpstream, Request, Response
 from tests.support.policy_repo import PolicyRepo, hash_of, new_secret

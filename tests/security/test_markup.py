@@ -21,6 +21,7 @@ from gateway.commands.usage_cmd import format_table
 from gateway.logs import JsonFormatter, TextFormatter, access_batch_record
 from gateway.usage.request_log import DEFAULT_FILE, RequestLog
 from gateway.usage.request_report import SummaryRow
+from policies.diff_words import code
 from tests.conftest import Deployment
 from tests.support.gateway_process import GatewayProcess
 from tests.support.raw_client import post_json
@@ -158,7 +159,8 @@ def test_usage_table_keeps_each_model_name_in_its_row_and_column() -> None:
     assert len(lines) == 1 + len(shown)
     column = lines[0].index("MODEL")
     for line, text in zip(lines[1:], shown.values(), strict=True):
-        assert line.startswith("bob ") and line.split()[-5:] == ["1", "1", "0", "0", "1.0"]
+        assert line.startswith("bob ")
+        assert line.split()[-7:] == ["1", "1", "0", "0", "0.000000", "0", "1.0"]
         assert line[column:].startswith(text), line
         assert line.isprintable(), line
 
@@ -185,3 +187,10 @@ def test_usage_cmd_prints_hostile_model_names_escaped(deployment: Deployment) ->
     assert all(line.startswith(("KEY ", "bob ")) for line in lines), lines
     escaped = '"gpt\\x1b[2J\\x1b]0;owned\\x07\\r\\n2026-01-01T00:00:00'
     assert sorted(line.split()[1] for line in lines[1:]) == [escaped, "[/]"]
+
+
+def test_policy_diff_shows_names_with_bidi_overrides_and_controls_escaped() -> None:
+    hostile = "ops\u202egnp.exe\x1b[2J\u2066x"
+    shown = code(hostile)
+    assert shown.isprintable()
+    assert "\\u202e" in shown and "\\x1b" in shown and "\\u2066" in shown

@@ -12,13 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import BadRequest
-from gateway.model_names import (
+from gateway.request.model_names import (
     MAX_MODEL_NAME_LENGTH,
     check_model_name,
     model_name_problem,
     path_segment_problem,
 )
-from gateway.upstream.endpoints import Op, routable, upstream_url
+from gateway.upstream.endpoints import routable, upstream_url
+from gateway.vocabulary import Op
 from policies.crosscheck import Parsed, cross_check
 from policies.model_globs import compile_any, compile_glob
 from policies.models import Key, Policy, Provider, Route, RoutesFile

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from gateway.errors import Protocol, UpstreamFailed
-from gateway.passthrough import MAX_EVENT_BYTES, PassthroughStream
+from gateway.request.passthrough import MAX_EVENT_BYTES, PassthroughStream
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway_process import GatewayProcess
 from tests.support.policy_repo import PolicyRepo, hash_of, new_secret
@@ -141,14 +141,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         upstream.stop()
 
 
-def exchange(port: int, data: bytes, timeout: float = TIMEOUT_S) -> bytes:
-    """Send `data`; everything the gateway answers until it closes or goes quiet."""
+def exchange(port: int, data: bytes, timeout: float = TIMEOUT_S, *, one: bool = False) -> bytes:
+    """Send `data`; everything the gateway answers until it closes or goes quiet (0.5 s),
+    or, with `one`, until one whole answer arrived (for tests that look at no second one)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(data)
         sock.settimeout(0.5)
         got = b""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (one and _one_whole_answer(got)):
             try:
                 chunk = sock.recv(65536)
             except TimeoutError:
@@ -161,6 +162,21 @@ def exchange(port: int, data: bytes, timeout: float = TIMEOUT_S) -> bytes:
                 break
             got += chunk
         return got
+
+
+def _one_whole_answer(got: bytes) -> bool:
+    """Whether `got` holds a whole HTTP/1.1 answer: its head, then its Content-Length of body
+    or the last chunk of a chunked one."""
+    head, sep, body = got.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    fields = dict(
+        (name.strip().lower(), value.strip())
+        for name, _, value in (line.partition(b":") for line in head.split(b"\r\n")[1:])
+    )
+    if fields.get(b"transfer-encoding") == b"chunked":
+        return body.endswith(b"0\r\n\r\n")
+    return len(body) >= int(fields.get(b"content-length", b"0"))
 
 
 def post(path: str, body: bytes, key: str | None, extra: str = "") -> bytes:
@@ -198,7 +214,7 @@ def test_a_duplicate_model_key_cannot_reach_a_model_outside_the_allowlist(
         '"max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}'
     ).encode()
     site.upstream.raw_bodies.clear()
-    answer = exchange(site.port, post(path, body, site.key, extra))
+    answer = exchange(site.port, post(path, body, site.key, extra), one=True)
     assert status_of(answer) == 200, answer
     (sent,) = site.upstream.raw_bodies
     assert first_key_wins(sent)["model"] == ALLOWED[protocol]
@@ -217,7 +233,7 @@ def test_a_duplicate_stream_key_cannot_split_what_the_gateway_and_upstream_think
         '"messages": [{"role": "user", "content": "hi"}]}'
     ).encode()
     site.upstream.raw_bodies.clear()
-    exchange(site.port, post("/v1/chat/completions", body, site.key))
+    exchange(site.port, post("/v1/chat/completions", body, site.key), one=True)
     (sent,) = site.upstream.raw_bodies
     assert first_key_wins(sent)["stream"] is json.loads(body)["stream"]
 
@@ -336,9 +352,9 @@ def test_an_upstream_error_quoting_the_client_does_not_bench_the_credential(
     the pool (API_KEY_INVALID: until the policy changes) or cool it, for every client."""
     path, body, field, value = QUOTED[protocol]
     bad = {**body, field: json.loads(json.dumps(value).replace("{mark}", mark))}
-    answer = exchange(site.port, post(path, json.dumps(bad).encode(), site.key))
+    answer = exchange(site.port, post(path, json.dumps(bad).encode(), site.key), one=True)
     assert status_of(answer) == 400, answer  # the client's own mistake, passed back
-    answer = exchange(site.port, post(path, json.dumps(body).encode(), site.key))
+    answer = exchange(site.port, post(path, json.dumps(body).encode(), site.key), one=True)
     assert status_of(answer) == 200, answer  # and the next caller is served
 
 

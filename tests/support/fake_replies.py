@@ -6,7 +6,10 @@ answering a tool call, the reply is a call of the first tool with {"city": "Pari
 An Anthropic request with thinking enabled gets a signed thinking block first. A request for
 JSON output gets an instance of its schema (fake_structured). Anthropic `system` messages
 inside `messages` are taken as the real API takes them: they are not a conversation turn.
-Responses API answers are in fake_responses, Gemini's in fake_gemini.
+Responses API answers are in fake_responses, Gemini's in fake_gemini. Claude on Vertex AI
+(`:rawPredict`, `:streamRawPredict`, `count-tokens:rawPredict`) answers as Anthropic does, and
+refuses (`request_problem`, a 400) a body without its `anthropic_version` or, but to count
+tokens, with a `model`.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ __all__ = [
     "TOOL_ARGS",
     "Reply",
     "reply_for",
+    "request_problem",
     "text_of",
 ]
 
@@ -59,6 +63,10 @@ def reply_for(path: str, body: dict[str, Any], chunks: int) -> Reply:
         return Reply({"input_tokens": PROMPT_TOKENS})
     if path.endswith("/messages"):
         return _anthropic(body, chunks)
+    if path.endswith(VERTEX_COUNT):
+        return Reply({"input_tokens": PROMPT_TOKENS})
+    if path.endswith((":rawPredict", ":streamRawPredict")):
+        return _anthropic({**body, "model": _vertex_model(path)}, chunks)
     if path.endswith(":countTokens"):
         return Reply({"totalTokens": PROMPT_TOKENS})
     if path.endswith(":batchEmbedContents"):
@@ -69,6 +77,38 @@ def reply_for(path: str, body: dict[str, Any], chunks: int) -> Reply:
     if ":streamGenerateContent" in path or ":generateContent" in path:
         return gemini_reply(path, body, chunks)
     return Reply({"error": {"message": f"fake upstream has no {path}"}})
+
+
+def request_problem(path: str, body: dict[str, Any]) -> str | None:
+    """Why the real API would refuse this request (a 400), for the checks the fake makes."""
+    if path.endswith((":rawPredict", ":streamRawPredict")):
+        return _vertex_anthropic_problem(path, body)
+    return None
+
+
+# Claude on Vertex AI -----------------------------------------------------------------------
+VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
+VERTEX_COUNT = "/models/count-tokens:rawPredict"
+"""Vertex AI's one count-tokens URL for every Claude model (the body names the model)."""
+
+
+def _vertex_model(path: str) -> str:
+    """`claude-x@date` of `.../publishers/anthropic/models/claude-x@date:rawPredict`."""
+    return path.rsplit("/models/", 1)[-1].rsplit(":", 1)[0]
+
+
+def _vertex_anthropic_problem(path: str, body: dict[str, Any]) -> str | None:
+    """Claude on Vertex AI takes the version in the body and, except to count tokens, the
+    model in the URL only; `stream` must agree with the method (Anthropic's Vertex SDK)."""
+    if body.get("anthropic_version") != VERTEX_ANTHROPIC_VERSION:
+        return f"anthropic_version: Input should be '{VERTEX_ANTHROPIC_VERSION}'"
+    if path.endswith(VERTEX_COUNT):
+        return None if isinstance(body.get("model"), str) else "model: Field required"
+    if "model" in body:
+        return "model: Extra inputs are not permitted"
+    if bool(body.get("stream")) != path.endswith(":streamRawPredict"):
+        return "stream: must be true with :streamRawPredict and absent or false with :rawPredict"
+    return None
 
 
 # OpenAI ------------------------------------------------------------------------------------

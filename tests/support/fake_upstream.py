@@ -52,6 +52,8 @@ class FakeUpstream:
         self.stream_started = threading.Event()
         self.release_stream = threading.Event()
         self.hold_stream_after_first_chunk = False
+        self.hold_limit_s = 10.0
+        """The longest a held stream waits for `release_stream`."""
         self._faults: deque[Fault] = deque()
         self._thread = LoopThread()
         self._runner: web.AppRunner | None = None
@@ -102,6 +104,10 @@ class FakeUpstream:
                 status=fault.status,
                 headers=fault.headers,
             )
+        problem = replies.request_problem(request.path, body or {})
+        if problem is not None:
+            error = {"type": "invalid_request_error", "message": problem}
+            return web.json_response({"type": "error", "error": error}, status=400)
         if request.method == "GET":
             return web.json_response({"object": "list", "data": []})
         reply = replies.reply_for(request.path, body or {}, self.chunks)
@@ -140,7 +146,7 @@ class FakeUpstream:
 
     async def _wait_release(self, request: web.Request) -> None:
         """Hold the stream until released, noticing if the gateway closes the connection."""
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + self.hold_limit_s
         while not self.release_stream.is_set() and time.monotonic() < deadline:
             transport = request.transport
             if transport is None or transport.is_closing():

@@ -36,9 +36,17 @@ class GatewayProcess:
         self.state_dir = state_dir
         self.extra_args = extra_args
         self.port = port or free_port()
-        self.env = {**os.environ, "FAKE_UPSTREAM_KEY": FAKE_UPSTREAM_KEY, **(env or {})}
+        self.env = {
+            **os.environ,
+            "FAKE_UPSTREAM_KEY": FAKE_UPSTREAM_KEY,
+            # No load balancer watches a test's gateway: stopping it need not wait the 5 s
+            # a real one is given to notice /readyz (the drain tests set their own).
+            "MG_DRAIN_GRACE": "0",
+            **(env or {}),
+        }
         self.log_path = state_dir / f"gateway-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log_start = 0
 
     @property
     def url(self) -> str:
@@ -47,6 +55,7 @@ class GatewayProcess:
     def start(self, wait_ready: bool = True) -> GatewayProcess:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
+            self._log_start = log.tell()
             self.proc = self._spawn(log)
         return self._wait(wait_ready)
 
@@ -80,12 +89,24 @@ class GatewayProcess:
                 raise RuntimeError(f"gateway exited early:\n{self.logs()}")
             try:
                 response = httpx.get(f"{self.url}/readyz" if wait_ready else f"{self.url}/healthz")
-                if response.status_code == 200:
+                if response.status_code == 200 and self._all_workers_ready():
                     return self
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"gateway did not become ready:\n{self.logs()}")
+
+    def _all_workers_ready(self) -> bool:
+        """/readyz answers once one worker serves; with --workers N wait for all N, so that
+        tests reach every worker and a SIGTERM never lands on a worker still starting (Sanic
+        then waits out its 15 s graceful shutdown timeout)."""
+        args = list(self.extra_args)
+        workers = int(args[args.index("--workers") + 1]) if "--workers" in args else 1
+        if workers == 1:
+            return True
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_start)
+            return log.read().count(b"Worker ready") >= workers
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

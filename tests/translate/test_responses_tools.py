@@ -31,11 +31,10 @@ from typing import Any
 import pytest
 
 from gateway.errors import Protocol, UnsupportedFeature
+from gateway.request.translation import Translation
 from gateway.translate import CONVERTERS
 from gateway.translate.sse import SSEParser
 from gateway.translate.tool_names import NAME, Origin, ToolNames
-from gateway.translation import Translation
-from gateway.upstream.endpoints import Op
 from tests.translate.fixtures import load_bytes, load_json
 
 GRAMMARS = {
@@ -170,8 +169,8 @@ PROVIDERS = {
 
 def translation(provider: Protocol, stream: bool) -> Translation:
     body = codex_body()
-    t = Translation.start(Protocol.OPENAI, provider, Op.RESPONSES, body, stream)
-    t.upstream_body("upstream-model")
+    t = Translation("openai_responses", provider.value, body, stream)
+    t.upstream_request("upstream-model")
     return t
 
 
@@ -199,7 +198,8 @@ def test_streamed_calls_come_back_with_their_namespace(target: str) -> None:
     provider, _, stream = PROVIDERS[target]
     upstream = load_bytes(stream + ".sse").replace(b"get_weather", FLAT_SPAWN.encode())
     t = translation(provider, True)
-    raw = t.client_stream_bytes(upstream, "gpt-5") + t.client_stream_end("gpt-5")
+    translator = t.client_stream("gpt-5", SSEParser(), lambda _: None)
+    raw = translator.feed(upstream) + translator.close()
     events = [json.loads(ev.data) for ev in SSEParser().feed(raw)]
     added = [e["item"] for e in events if e["type"] == "response.output_item.added"]
     assert {"name": "spawn_agent", "namespace": "multi_agent_v1"} in calls_of(added)
@@ -214,7 +214,7 @@ def test_streamed_calls_come_back_with_their_namespace(target: str) -> None:
 def test_names_the_client_sent_as_they_are_are_not_touched() -> None:
     body = codex_body()
     body["tools"] = [t for t in body["tools"] if t["type"] == "function"]
-    t = Translation.start(Protocol.OPENAI, Protocol.ANTHROPIC, Op.RESPONSES, body, False)
+    t = Translation("openai_responses", "anthropic", body, False)
     upstream = load_json("anthropic/response_tool_use.json")
     answer = json.loads(t.client_body(upstream, "gpt-5"))
     assert calls_of(answer["output"]) == [{"name": "get_weather", "namespace": None}]

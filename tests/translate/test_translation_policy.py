@@ -14,11 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.errors import Protocol, UnsupportedFeature
+from gateway.errors import UnsupportedFeature
+from gateway.request.translation import Translation
 from gateway.translate import CONVERTERS, policy
 from gateway.translate.canonical import ChatRequest
-from gateway.translation import Translation
-from gateway.upstream.endpoints import Op
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway_process import GatewayProcess
 from tests.support.policy_repo import PolicyRepo, hash_of, new_secret
@@ -289,12 +288,11 @@ def test_several_choices_are_refused(target: str) -> None:
 
 def test_a_strict_translation_refuses_the_hints_it_would_drop() -> None:
     body = capture("gemini_cli_generate.json")
-    lenient = Translation.start(Protocol.GEMINI, Protocol.OPENAI, Op.CHAT, body, True)
-    lenient.upstream_body("gpt")
-    assert "generationConfig.topK" in lenient.dropped
-    strict = Translation.start(Protocol.GEMINI, Protocol.OPENAI, Op.CHAT, body, True, True)
+    _, dropped = Translation("gemini", "openai", body, True).upstream_request("gpt")
+    assert "generationConfig.topK" in dropped
+    strict = Translation("gemini", "openai", body, True, strict=True)
     with pytest.raises(UnsupportedFeature, match="strict") as info:
-        strict.upstream_body("gpt")
+        strict.upstream_request("gpt")
     assert "'generationConfig.topK'" in info.value.message
 
 

@@ -70,6 +70,8 @@ def event(n: int, seconds_ago: float, key: str, model: str, status: int, ms: flo
         "completion_tokens": 30 * (n % 4) if status < 400 else 0,
         "stream": n % 2 == 0,
         "error": "upstream_error" if status >= 500 else None,
+        # priced in micro-dollars; an anthropic target has no price here: its cost is unknown
+        "cost_usd": (120 * 3 + 30 * (n % 4) * 12) / 1e6 if model.startswith("gpt") else None,
     }
     return SseEvent("request", json.dumps(data), str(1000 + n))
 

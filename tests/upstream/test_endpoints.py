@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import UnsupportedFeature
-from gateway.upstream.endpoints import Op, auth_headers, upstream_url
+from gateway.upstream.endpoints import auth_headers, upstream_url
+from gateway.vocabulary import Op
 from policies.models import Provider
 
 VERTEX = "https://us-central1-aiplatform.googleapis.com/v1/projects/p1/locations/us-central1"

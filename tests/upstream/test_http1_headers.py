@@ -23,9 +23,11 @@ import pytest
 
 from credentials.pool import CredentialPools, CredentialResolver
 from gateway.errors import BadRequest, Protocol, UpstreamFailed
+from gateway.request.plan import Plan
 from gateway.upstream.dispatch import Dispatcher
-from gateway.upstream.endpoints import Op, auth_headers
+from gateway.upstream.endpoints import auth_headers
 from gateway.upstream.strategy import RouteCursors
+from gateway.vocabulary import Op
 from policies.models import Provider, Route
 from policies.snapshot import ResolvedRoute, Target
 from tests.upstream.raw_server import Exchange, Upstream, response_head
@@ -157,7 +159,7 @@ async def assert_refused_without_retry(
         caplog.at_level(logging.ERROR, logger="modelgate.upstream"),
         pytest.raises(UpstreamFailed) as failed,
     ):
-        await d.open(route, Op.CHAT, False, lambda target: b"{}")
+        await d.open(route, False, lambda target: Plan(Op.CHAT, b"{}"))
     err = failed.value
     assert err.status_code == 502
     assert "operators" in err.message
@@ -218,6 +220,6 @@ async def test_a_client_header_with_a_line_break_is_the_clients_400(
     forward = (Protocol.ANTHROPIC, {"anthropic-beta": f"x\n{INJECTED}"})
     d = dispatcher(client, tmp_path, {"K": "secret-0123"})
     with pytest.raises(BadRequest, match="anthropic-beta") as refused:
-        await d.open(single_route(("p", p)), Op.CHAT, False, lambda t: b"{}", forward)
+        await d.open(single_route(("p", p)), False, lambda t: Plan(Op.CHAT, b"{}"), forward)
     assert INJECTED not in refused.value.message
     assert upstream.seen == []

@@ -10,13 +10,15 @@ from textual.widgets import Footer, Label, Static
 
 HELP = """\
 [b]Everywhere[/]
-  1 2 3 4    the Traffic, Keys, Routes and Policy tabs
+  1 to 5     the Traffic, Keys, Routes, Policy and Teams tabs
   c          review the pending edits: diff, policy check, commit
   ctrl+r     refresh now     ?  this help     q  quit
+  R          roll back a rejected commit to the one the gateway serves
 [b]Traffic[/]    p pause/resume   / filter   esc clear the filter
 [b]Keys[/]       n new   e edit   d disable/enable   r rotate
 [b]Routes[/]     n new route   t new tier   e edit the highlighted row
-[b]Policy[/]     s sync the gateway now   up/down: each commit's diff
+[b]Policy[/]     s sync now   b roll back to this commit   up/down: its diff
+[b]Teams[/]      n new team   e edit limits and budgets   m move a key here
 [b]Forms[/]      ctrl+s save   esc cancel   tab next field
 [b]Review[/]     ctrl+s commit   esc keep editing   ctrl+d discard
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from rich.text import Text
 from textual import on, work
@@ -21,7 +23,7 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, Markdown, St
 from policies.git_write import PushFailed
 from policies.problems import PolicyInvalid, PolicyRepoError, Problem
 from tui import cells, policy_ops
-from tui.policy_ops import Committed, Draft
+from tui.policy_ops import Committed
 from tui.screens.confirm import ConfirmScreen
 
 MAX_PROBLEMS_SHOWN = 6
@@ -34,6 +36,34 @@ class ReviewOutcome:
     push_error: str | None = None
 
 
+class Reviewable(Protocol):
+    """What the review shows and commits: pending edits (policy_ops.Draft) or a rollback
+    (tui.policy_rollback.RollbackDraft)."""
+
+    repo_path: Path
+    ref: str
+
+    @property
+    def base(self) -> str: ...
+
+    @property
+    def descriptions(self) -> list[str]: ...
+
+    def __len__(self) -> int: ...
+
+    def review_title(self) -> str: ...
+
+    def commit_message(self) -> str: ...
+
+    def preview(self) -> tuple[str, list[Problem]]: ...
+
+    def moved_to(self) -> str | None: ...
+
+    def reapply_on_head(self) -> None: ...
+
+    def commit(self, message: str, author: str | None, branch: str | None = None) -> Committed: ...
+
+
 class ReviewScreen(ModalScreen[ReviewOutcome | None]):
     """Dismissed with None to keep editing, or with what was committed or discarded."""
 
@@ -43,7 +73,7 @@ class ReviewScreen(ModalScreen[ReviewOutcome | None]):
         Binding("ctrl+d", "discard", "Discard edits", priority=True),
     ]
 
-    def __init__(self, draft: Draft, author: str, can_push: bool) -> None:
+    def __init__(self, draft: Reviewable, author: str, can_push: bool) -> None:
         super().__init__()
         self.draft, self.author, self.can_push = draft, author, can_push
         self.problems: list[Problem] = []
@@ -61,7 +91,7 @@ class ReviewScreen(ModalScreen[ReviewOutcome | None]):
             with Grid(classes="form-grid"):
                 yield Label("message", classes="form-label")
                 yield Input(
-                    policy_ops.default_message(self.draft.descriptions),
+                    self.draft.commit_message(),
                     id="f-message",
                     compact=True,
                 )
@@ -98,9 +128,7 @@ class ReviewScreen(ModalScreen[ReviewOutcome | None]):
     async def _check(self) -> None:
         markdown, problems = await asyncio.to_thread(self.draft.preview)
         self.problems, self.checked = problems, True
-        count = len(self.draft)
-        title = f"Review {count} edit(s) on {self.draft.ref} at {self.draft.base[:7]}"
-        self.query_one("#review-title", Label).update(cells.plain(title))
+        self.query_one("#review-title", Label).update(cells.plain(self.draft.review_title()))
         await self.query_one("#review-markdown", Markdown).update(markdown)
         self._show_problems()
 
@@ -193,11 +221,15 @@ class ReviewScreen(ModalScreen[ReviewOutcome | None]):
         confirm = ConfirmScreen("The watched ref moved", question, "Re-apply", "Not now")
         if not await self.app.push_screen_wait(confirm):
             return
+        suggested = draft.commit_message()
         try:
             await asyncio.to_thread(draft.reapply_on_head)
         except PolicyRepoError as exc:
             self.notify(str(exc), title="Cannot re-apply", severity="error", timeout=10)
             return
+        message = self.query_one("#f-message", Input)
+        if message.value == suggested:  # not the operator's words: say what it does now
+            message.value = draft.commit_message()
         self.checked = False
         self.query_one("#commit", Button).disabled = True
         self._check()

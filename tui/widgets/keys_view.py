@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from gateway.payloads import KeyUsage, Usage
-from policies.models import Key, Policy
+from policies.models import Key, Limits, Policy
 from tui import cells
 from tui.messages import EditRequested
 from tui.widgets.quota_bar import QUOTAS, QuotaBar
@@ -134,12 +134,23 @@ class KeysView(Vertical):
             text = cells.plain(key_id, style="bold")
             text.append(f"  {cells.safe(owner or 'no owner')}")
             if key is not None and key.limits is not None:
-                text.append(f"  own limits: {cells.limits_text(key.limits)}")
+                text.append(f"  own limits: {own_limits_text(key.limits)}")
             if use is None:
                 text.append("  (no use reported: no gateway, or not applied yet)", style="dim")
             title.update(text)
         for quota in self.query(QuotaBar):
             quota.show(use.get(quota.quota_name) if use else None)
+
+
+def own_limits_text(limits: Limits) -> str:
+    """`rpm=100 · shadow rpm=50`: a key's own limits, the shadow ones (`enforce: shadow`, or
+    a `shadow:` block: reported, never refusing) after a dot."""
+    enforced, shadow = limits.split()
+    on = cells.limits_text(enforced)
+    if shadow == Limits():
+        return on
+    shadowed = "shadow " + cells.limits_text(shadow)
+    return shadowed if on == "-" else f"{on} · {shadowed}"
 
 
 def _tokens_today(use: KeyUsage | None) -> Text:

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Markdown, Static
 
 from gateway.payloads import PolicyStatus, Status
 from tui import cells
+from tui.messages import RollbackRequested
 from tui.policy_history import HistoryEntry, commit_diff
 
 NO_REPO = "No policy repository: start with --repo PATH to see the history and edit."
@@ -28,6 +29,7 @@ class PolicyView(Vertical):
     BINDINGS = [
         Binding("s", "app.sync", "Sync gateway"),
         Binding("enter", "focus_diff", "Read diff", show=False),
+        Binding("b", "roll_back", "Roll back to this"),
     ]
 
     def __init__(
@@ -69,6 +71,20 @@ class PolicyView(Vertical):
         self._draw_history()
 
     # actions ------------------------------------------------------------------------------
+
+    def action_roll_back(self) -> None:
+        """Roll back to the highlighted commit (the app plans it and opens the review)."""
+        table = self.query_one("#history-table", DataTable)
+        if self.repo is None or not table.row_count:
+            return
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        if row_key.value is not None:
+            self.post_message(RollbackRequested(row_key.value))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "roll_back":
+            return self.repo is not None  # watch-only: no binding shown
+        return True
 
     def action_focus_diff(self) -> None:
         self.query_one("#diff-scroll", VerticalScroll).focus()

@@ -35,6 +35,8 @@ class StatusLine(Static):
             text.append(f"  applied {cells.short(s.applied)}")
             if s.policy_state and s.policy_state != "synced":
                 text.append(f" {cells.safe(s.policy_state, 40)}", style="bold red")
+                if s.policy_state == "rejected" and s.repo:
+                    text.append("  R: roll back", style="bold red")
         if s.repo:
             branch = s.ref.removeprefix("refs/heads/")
             text.append(f"  {cells.safe(branch, 40)}@{cells.short(s.head)}")

@@ -21,7 +21,7 @@ KEEP = 2000
 """Requests kept for the table (filters apply to these)."""
 SHOWN = 200
 """Rows drawn at most (the newest that pass the filter)."""
-COLUMNS = ("TIME", "KEY", "MODEL", "PROVIDER", "STATUS", "LATENCY", "TOKENS")
+COLUMNS = ("TIME", "KEY", "MODEL", "PROVIDER", "STATUS", "LATENCY", "TOKENS", "COST")
 FILTER_HINT = "filter: key:alice model:gpt-* status:5xx (Enter applies, Esc clears)"
 
 
@@ -153,6 +153,7 @@ class TrafficView(Vertical):
                 cells.status_text(r.status, r.error),
                 Text(cells.millis(r.latency_ms), justify="right"),
                 Text(cells.count(r.tokens), justify="right"),
+                Text(cells.money(r.cost_usd), justify="right"),
                 key=str(r.event_id),
             )
         if table.row_count:
@@ -190,6 +191,7 @@ class TrafficView(Vertical):
         text = Text(f"{cells.safe(record.request_id)}  → {target}  ttfb ")
         text.append(cells.millis(record.ttfb_ms))
         text.append(f"  in {record.prompt_tokens} out {record.completion_tokens}")
+        text.append(f"  cost {cells.money(record.cost_usd)}")
         text.append("  stream" if record.stream else "")
         if record.error:
             text.append(f"  {cells.safe(record.error)}", style="red")
