@@ -57,7 +57,7 @@ async def test_markup_model_names_do_not_crash_the_tui_live_or_replayed(
         assert raw_chat(d.gateway, d.keys["alice"], "gpt" + CONTROL) == 400
         view = app.traffic_view
         await wait_until(pilot, lambda: len(view.shown_records) == 4, "the four requests live")
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: drawn(app), "the four rows drawn")
         assert app.is_running
         assert_shown_as_written(app)
 
@@ -65,14 +65,24 @@ async def test_markup_model_names_do_not_crash_the_tui_live_or_replayed(
     async with restarted.run_test(size=(100, 30)) as pilot:
         view = restarted.traffic_view
         await wait_until(pilot, lambda: len(view.shown_records) == 4, "the four replayed")
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: drawn(restarted), "the four rows drawn")
         assert restarted.is_running
         assert_shown_as_written(restarted)
 
 
+SHOWN = ("[/]", "[red]x[/red]", "[@click=app.quit]")
+"""How the hostile model names must appear: as written, never as markup."""
+
+
+def drawn(app: Any) -> bool:
+    """The rows are on screen (on a loaded machine, a moment after they are recorded)."""
+    screen = screen_text(app)
+    return all(text in screen for text in SHOWN)
+
+
 def assert_shown_as_written(app: Any) -> None:
     screen = screen_text(app)
-    assert "[/]" in screen and "[red]x[/red]" in screen and "[@click=app.quit]" in screen
+    assert all(text in screen for text in SHOWN)
     records = app.traffic_view.shown_records
     assert {r.model for r in records} >= set(MARKUP_MODELS)
     assert {r.request_id for r in records} >= {"[/]-0", "[/]-1", "[/]-2"}
