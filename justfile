@@ -45,10 +45,8 @@ client-deps:
 
 # The whole test suite: lint, types, then every test, in a network namespace where only
 # loopback exists (tests/loopback-only), so no test or client program can reach further.
-# Four workers on two cores: most tests wait on a gateway subprocess, not on the CPU
-# (235 s against 300 s with two, 2,124 tests).
 test *ARGS: system-deps client-deps lint
-    tests/loopback-only pytest -q -n 4 --dist loadfile {{ARGS}}
+    tests/loopback-only pytest -q -n 2 --dist loadfile {{ARGS}}
 
 # Format the code in place.
 fmt:
