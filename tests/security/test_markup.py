@@ -75,7 +75,13 @@ SHOWN = ("[/]", "[red]x[/red]", "[@click=app.quit]")
 
 
 def drawn(app: Any) -> bool:
-    """The rows are on screen (on a loaded machine, a moment after they are recorded)."""
+    """The rows are on screen (on a loaded machine, a moment after they are recorded).
+
+    A notification (the live feed catching up on a loaded machine) can cover rows: each is
+    checked for control characters, then dismissed."""
+    for note in app._notifications:
+        assert "\x1b" not in note.message and "\x07" not in note.message, note.message
+    app.clear_notifications()
     screen = screen_text(app)
     return all(text in screen for text in SHOWN)
 
