@@ -40,7 +40,7 @@ from gateway.translate.canonical import (
     ToolResultPart,
     Usage,
 )
-from tests.translate import sdk
+from tests.translate import bedrock_reader, sdk
 from tests.translate.fixtures import load_bytes, load_json
 
 CLAUDE = "us.anthropic.claude-sonnet-4-20250514-v1:0"
@@ -94,7 +94,7 @@ def user(*parts: Any) -> Message:
 
 
 def test_request_reads_the_golden_request() -> None:
-    req = bedrock_converse.request_to_canonical(load_json("bedrock/request_tools.json"))
+    req = bedrock_reader.request_to_canonical(load_json("bedrock/request_tools.json"))
     assert req.system == ["You are a radio assistant. Answer in one sentence."]
     assert req.dropped == {"cachePoint"}
     first, call, result = req.messages
@@ -118,9 +118,7 @@ def test_request_reads_the_golden_request() -> None:
 
 def test_same_protocol_round_trip_is_valid_converse() -> None:
     body = load_json("bedrock/request_tools.json")
-    out = bedrock_converse.request_from_canonical(
-        bedrock_converse.request_to_canonical(body), CLAUDE
-    )
+    out = bedrock_converse.request_from_canonical(bedrock_reader.request_to_canonical(body), CLAUDE)
     assert_valid_request(out)
     assert "modelId" not in out and "model" not in out  # the model is in the URL
     assert out["messages"][:2] == body["messages"][:2]
@@ -136,7 +134,7 @@ def test_other_model_fields_pass_through_to_bedrock_only() -> None:
     body = load_json("bedrock/request_tools.json")
     body["additionalModelRequestFields"]["anthropic_beta"] = ["context-1m-2025-08-07"]
     body["guardrailConfig"] = {"guardrailIdentifier": "g1", "guardrailVersion": "1"}
-    req = bedrock_converse.request_to_canonical(body)
+    req = bedrock_reader.request_to_canonical(body)
     out = bedrock_converse.request_from_canonical(req, CLAUDE)
     assert_valid_request(out)
     assert out["additionalModelRequestFields"] == {
@@ -368,7 +366,7 @@ def test_json_output() -> None:
     fmt = out["outputConfig"]["textFormat"]
     assert fmt["type"] == "json_schema"
     assert json.loads(fmt["structure"]["jsonSchema"]["schema"]) == schema
-    back = bedrock_converse.request_to_canonical(out)
+    back = bedrock_reader.request_to_canonical(out)
     assert back.response_format == ResponseFormat("json_schema", schema, "answer")
     req.response_format = ResponseFormat("json_object")
     out = bedrock_converse.request_from_canonical(req, CLAUDE)
@@ -444,7 +442,7 @@ def test_stop_reasons(stop_reason: str, want: str) -> None:
 def test_response_round_trip_is_read_by_botocore(path: str) -> None:
     body = load_json(path)
     resp = bedrock_converse.response_to_canonical(body)
-    out = bedrock_converse.response_from_canonical(resp, "route")
+    out = bedrock_reader.response_from_canonical(resp, "route")
     assert out["output"] == body["output"]
     assert out["stopReason"] == body["stopReason"]
     assert out["usage"] == body["usage"]
@@ -457,7 +455,7 @@ def test_response_round_trip_is_read_by_botocore(path: str) -> None:
 
 def test_stop_sequence_survives_the_round_trip() -> None:
     resp = ChatResponse("r", "m", [TextPart("x")], "stop", Usage(1, 1, 2), stop_sequence="END")
-    out = bedrock_converse.response_from_canonical(resp, "route")
+    out = bedrock_reader.response_from_canonical(resp, "route")
     assert out["stopReason"] == "stop_sequence"
 
 
