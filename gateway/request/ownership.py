@@ -190,8 +190,7 @@ _STORES: dict[Path, Ownership] = {}
 def ownership_at(state_dir: Path) -> Ownership:
     """This worker's store for a state directory, opened on first use (each worker process
     has its own connection to the shared file)."""
-    path = (state_dir / DEFAULT_FILE).resolve()
-    store = _STORES.get(path)
+    store = _STORES.get(state_dir)  # as given: no path resolution per request
     if store is None:
-        store = _STORES[path] = Ownership(path)
+        store = _STORES[state_dir] = Ownership((state_dir / DEFAULT_FILE).resolve())
     return store
