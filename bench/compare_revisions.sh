@@ -6,6 +6,8 @@
 #   REPEATS=5 DURATION=8 CONNS="1 32" MODE=stream bench/compare_revisions.sh HEAD~1
 #   CANDIDATE_ARGS="--otlp-endpoint http://127.0.0.1:4318" bench/compare_revisions.sh HEAD HEAD
 #     (one revision with and without a serve flag; BASE_ARGS likewise for the base)
+#   CANDIDATE_POLICY=--prices bench/compare_revisions.sh HEAD HEAD
+#     (one revision on two policies: bench/setup_policy.py options; BASE_POLICY likewise)
 #
 # Each revision is checked out in a temporary worktree and served with this checkout's venv
 # (so both run the same dependencies), pinned to CPU 0; the fake upstream and wrk share CPU 1.
@@ -25,6 +27,8 @@ UPSTREAM_PORT=${UPSTREAM_PORT:-18000}
 GATEWAY_PORT=${GATEWAY_PORT:-18088}
 BASE_ARGS=${BASE_ARGS:-}
 CANDIDATE_ARGS=${CANDIDATE_ARGS:-}
+BASE_POLICY=${BASE_POLICY:-}
+CANDIDATE_POLICY=${CANDIDATE_POLICY:-}
 
 command -v wrk >/dev/null || { echo "compare_revisions.sh: wrk is missing (./dev just bench installs it)" >&2; exit 1; }
 work=$(mktemp -d -t modelgate-revs-XXXXXX)
@@ -48,8 +52,12 @@ fi
 
 taskset -c 1 "$PYTHON" "$HERE/fake_upstream.py" --port "$UPSTREAM_PORT" >"$work/upstream.log" 2>&1 &
 UP=$!
-secret=$("$PYTHON" "$HERE/setup_policy.py" --dir "$work/policy" \
-         --upstream "http://127.0.0.1:$UPSTREAM_PORT/v1" --model gpt-4o-mini 2>/dev/null)
+for side in base candidate; do
+  "$PYTHON" "$HERE/setup_policy.py" --dir "$work/policy-$side" --upstream \
+    "http://127.0.0.1:$UPSTREAM_PORT/v1" --model gpt-4o-mini \
+    $([ $side = base ] && echo "$BASE_POLICY" || echo "$CANDIDATE_POLICY") \
+    2>/dev/null >"$work/secret-$side"
+done
 url=http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions
 stream=$([ "$MODE" = stream ] && echo 1 || echo 0)
 
@@ -65,11 +73,12 @@ for rep in $(seq 1 "$REPEATS"); do
     for side in base candidate; do
       tree=$([ $side = base ] && echo "$work/base" || echo "$candidate_tree")
       extra=$([ $side = base ] && echo "$BASE_ARGS" || echo "$CANDIDATE_ARGS")
+      secret=$(cat "$work/secret-$side")
       rm -rf "$work/state"
       # cwd outside both trees, so only PYTHONPATH decides which revision is imported
       (cd "$work" && PYTHONPATH=$tree exec taskset -c 0 "$PYTHON" -c \
         "import sys; sys.argv = ['modelgate', *sys.argv[1:]]; from gateway.cli import main; main()" \
-        serve --policy-repo "$work/policy" --state-dir "$work/state" --host 127.0.0.1 \
+        serve --policy-repo "$work/policy-$side" --state-dir "$work/state" --host 127.0.0.1 \
         --port "$GATEWAY_PORT" $extra) >"$work/gateway-$side.log" 2>&1 &
       GW=$!
       for _ in $(seq 1 100); do

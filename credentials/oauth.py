@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import jwt
 import orjson
 
 from credentials.refs import CredentialUnavailable
@@ -167,6 +166,8 @@ class TokenSource:
         }
         key_id = account.get("private_key_id")
         headers = {"kid": key_id} if isinstance(key_id, str) and key_id else None
+        import jwt  # PyJWT and cryptography load only for service accounts (~20 ms a start)
+
         try:
             assertion = jwt.encode(claims, account["private_key"], "RS256", headers=headers)
         except (ValueError, TypeError, jwt.PyJWTError):

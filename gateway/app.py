@@ -44,8 +44,6 @@ from gateway.upstream.proxy import UpstreamProxy
 from gateway.upstream.strategy import RouteCursors
 from gateway.upstream.transport import create_http_client
 from gateway.usage.events import EventBus
-from gateway.usage.fanout import CHANNEL as FANOUT_CHANNEL
-from gateway.usage.fanout import EventFanout
 from gateway.usage.recorder import Recorder
 from gateway.usage.request_log import DEFAULT_FILE as REQUEST_LOG_FILE
 from gateway.usage.request_log import RequestLog
@@ -110,6 +108,9 @@ def create_app(
         app.add_task(app.ctx.state.recorder.request_log.run(), name="request-log")
         app.add_task(app.ctx.state.recorder.run_access_log(), name="access-log")
         if settings.workers > 1 and settings.redis_url:
+            from gateway.usage.fanout import CHANNEL as FANOUT_CHANNEL  # loads redis: only here
+            from gateway.usage.fanout import EventFanout
+
             state = app.ctx.state
             fanout = EventFanout(
                 settings.redis_url,

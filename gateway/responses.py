@@ -48,6 +48,22 @@ def request_id_of(request: Request) -> str:
     return rid
 
 
+class Response(HTTPResponse):
+    """Sanic's response, with its header check made cheap for the headers that need none.
+
+    Sanic deletes CR, LF and NUL from every header name and value with `str.translate`, about
+    1 µs a header; three substring scans find that nothing needs deleting in a tenth of that.
+    """
+
+    __slots__ = ()
+
+    @staticmethod
+    def _sanitize_header_value(value: str) -> str:
+        if "\r" in value or "\n" in value or "\x00" in value:
+            return HTTPResponse._sanitize_header_value(value)
+        return value
+
+
 def base_headers(request_id: str, commit: str | None) -> dict[str, str]:
     return {"x-request-id": request_id, "x-modelgate-policy": commit or "none"}
 
@@ -62,7 +78,7 @@ def json_response(
     headers = base_headers(request_id, commit)
     if extra:
         headers.update(extra)
-    return HTTPResponse(orjson.dumps(data), status=status, headers=headers, content_type=JSON)
+    return Response(orjson.dumps(data), status=status, headers=headers, content_type=JSON)
 
 
 def error_response(

@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-import redis.asyncio as aioredis
-
 KEY_PREFIX = "modelgate:alert:"
 KEEP_AFTER_PERIOD_S = 86_400
 """A fired mark outlives its period by a day (clock skew between gateways)."""
@@ -35,6 +33,8 @@ class FiredLedger(Protocol):
 
 class RedisLedger:
     def __init__(self, redis_url: str, timeout_s: float = 2.0) -> None:
+        import redis.asyncio as aioredis  # loaded only by gateways that share Redis
+
         self._redis = aioredis.Redis.from_url(
             redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )

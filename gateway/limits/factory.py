@@ -7,7 +7,6 @@ from pathlib import Path
 
 from gateway.limits.base import FAIL_MODES, Clock, Limiter
 from gateway.limits.memory import MemoryLimiter
-from gateway.limits.redis import RedisLimiter
 from gateway.usage.store import DEFAULT_FILE, UsageStore
 
 
@@ -25,5 +24,7 @@ def create_limiter(
         )
     store = UsageStore(Path(state_dir) / DEFAULT_FILE)
     if redis_url:
+        from gateway.limits.redis import RedisLimiter  # the redis client loads only when used
+
         return RedisLimiter(redis_url, store, fail_mode=fail_mode, clock=clock)
     return MemoryLimiter(store, fail_mode=fail_mode, clock=clock)

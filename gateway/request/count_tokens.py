@@ -25,7 +25,7 @@ from gateway.protocols.gemini import GEMINI
 from gateway.request.call import Call
 from gateway.request.plan import Plan
 from gateway.request.translation import dump_body
-from gateway.responses import JSON
+from gateway.responses import JSON, Response
 from gateway.translate import anthropic_messages, gemini_content
 from gateway.translate.canonical import (
     ChatRequest,
@@ -113,7 +113,7 @@ def estimated_answer(call: Call, headers: dict[str, str]) -> HTTPResponse:
     tokens = estimate(read_request(call.protocol, call.body))
     headers[COUNT_SOURCE_HEADER] = "estimate"
     answer = orjson.dumps(ADAPTERS[call.protocol].count_answer(tokens))
-    return HTTPResponse(answer, headers=headers, content_type=JSON)
+    return Response(answer, headers=headers, content_type=JSON)
 
 
 def _tokens_of(family: Protocol, upstream: Any) -> int:

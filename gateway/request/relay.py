@@ -32,7 +32,7 @@ from gateway.request.plan import Plan, Plans, plan
 from gateway.request.settlement import Settlement
 from gateway.request.translation import Translation
 from gateway.request.usage_estimates import estimate_unreported
-from gateway.responses import JSON, SSE_HEADERS
+from gateway.responses import JSON, SSE_HEADERS, Response
 from gateway.state import AppState
 from gateway.translate import StreamTranslator
 from gateway.upstream.dispatch import Opened
@@ -118,7 +118,7 @@ async def _whole(
     await settlement.settle()  # idempotent (the pipeline's own call then waits on this one)
     if settlement.cost_micros is not None:
         headers[COST_HEADER] = usd_text(settlement.cost_micros)
-    return HTTPResponse(content, status=status, headers=headers, content_type=JSON)
+    return Response(content, status=status, headers=headers, content_type=JSON)
 
 
 async def read_answer(opened: Opened, model: str) -> bytes:
@@ -241,7 +241,7 @@ async def _stream(
     framing = JsonArrayFraming() if call.json_array else None
     headers.update(SSE_HEADERS)
     content_type = JSON_ARRAY_CONTENT_TYPE if framing is not None else "text/event-stream"
-    response = await request.respond(headers=headers, content_type=content_type)
+    response = await request.respond(Response(headers=headers, content_type=content_type))
     ex.answered(200)
     read_whole = False
     drain = request.app.ctx.drain
