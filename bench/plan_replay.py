@@ -1,7 +1,6 @@
-"""`policy plan` at scale: replay a synthetic week of 1,000,000 request-log rows, and stream
-the same rows through the NDJSON export's encoder, measuring time and memory.
+"""`policy plan` at scale: replay a synthetic week of 1,000,000 request-log rows.
 
-    ./dev python bench/plan_replay.py                 # 1,000,000 rows (targets: < 10 s, < 50 MB)
+    ./dev python bench/plan_replay.py                 # 1,000,000 rows (target: < 10 s CPU)
     ./dev python bench/plan_replay.py --rows 100000
     ./dev python bench/plan_replay.py --change tier   # only one tier changes
 
@@ -12,9 +11,9 @@ may change, so every request is replayed through both. With `--change tier` only
 tier's limits change (60 keys, in teams without limits): the other keys are replayed once
 (gateway/plan/groups.py). Reported:
 - replay: wall and CPU seconds of `build_plan` reading the log (one core; Python is single
-  threaded here), rows per second;
-- export: the peak RSS rise of encoding every row as the export route does (measured in a
-  fresh child process, so generating the log does not count).
+  threaded here), rows per second.
+The export of the same rows (and its memory) is measured through HTTP, on a running gateway,
+by bench/export_rss.py.
 """
 
 from __future__ import annotations
@@ -22,17 +21,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
-import resource
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from gateway.plan.compare import build_plan
-from gateway.plan.trace import log_batches, read_log
+from gateway.plan.trace import read_log
 from gateway.usage.request_log import DEFAULT_FILE, connect
 from policies.loader import load_policy
 from policies.snapshot import Snapshot
@@ -118,11 +114,12 @@ def policies(change: str = "every") -> tuple[Snapshot, Snapshot]:
     )
 
 
-def synthetic_rows(count: int, seed: int = 7) -> Iterator[tuple[object, ...]]:
-    """Request-log rows in arrival order: steady traffic with a burst every few hours."""
+def synthetic_rows(count: int, seed: int = 7, start: float = START) -> Iterator[tuple[object, ...]]:
+    """Request-log rows in arrival order over a week from `start`: steady traffic with a
+    burst every few hours."""
     rng = random.Random(seed)
     step = WEEK_S / count
-    ts = START
+    ts = start
     for i in range(count):
         ts += rng.expovariate(1 / step)
         key = rng.randrange(KEYS) if i % 1000 > 50 else i // 1000 % KEYS  # bursts by one key
@@ -149,14 +146,14 @@ def synthetic_rows(count: int, seed: int = 7) -> Iterator[tuple[object, ...]]:
         )
 
 
-def write_log(path: Path, count: int) -> None:
+def write_log(path: Path, count: int, start: float = START) -> None:
     db = connect(path)
     columns = (
         "ts, request_id, key_id, model, provider, target, status, error, latency_ms, ttfb_ms, "
         "prompt_tokens, completion_tokens, stream, protocol, cost_micros, team"
     )
     insert = f"INSERT INTO requests ({columns}) VALUES ({', '.join('?' * 16)})"
-    rows = synthetic_rows(count)
+    rows = synthetic_rows(count, start=start)
     while batch := [row for _, row in zip(range(50_000), rows, strict=False)]:
         db.execute("BEGIN")
         db.executemany(insert, batch)
@@ -176,41 +173,19 @@ def bench_replay(path: Path, change: str = "every") -> None:
     )
 
 
-def bench_export(path: Path) -> None:
-    """Run in a fresh process: the RSS rise of encoding every row as the export does."""
-    from gateway.admin.requests_export import ndjson_chunks
-
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
-    sent = lines = 0
-    for chunk in ndjson_chunks(log_batches(path, 0.0)):
-        sent += len(chunk)
-        lines += chunk.count(b"\n")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(
-        f"export: {lines:,} rows, {sent / 1e6:,.0f} MB of NDJSON in "
-        f"{time.perf_counter() - start:.2f} s; peak RSS rise {(peak - base) / 1024:.1f} MB"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument(
         "--change", choices=CHANGES, default="every", help="what NEW changes (default: every)"
     )
-    parser.add_argument("--export-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.export_only:
-        bench_export(args.export_only)
-        return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / DEFAULT_FILE
         start = time.perf_counter()
         write_log(path, args.rows)
         print(f"log: {args.rows:,} synthetic rows written in {time.perf_counter() - start:.1f} s")
         bench_replay(path, args.change)
-        subprocess.run([sys.executable, __file__, "--export-only", str(path)], check=True)
         with sqlite3.connect(path) as db:
             assert db.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == args.rows
 

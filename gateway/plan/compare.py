@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gateway.limits.refusals import usd
+from gateway.plan.counters import ShadowHits
 from gateway.plan.groups import unchanged_keys
 from gateway.plan.refusals import WINDOW_OF, Refusal, refusal
-from gateway.plan.replay import NOT_REPLAYED_ERRORS, PolicyReplay, ShadowHits
+from gateway.plan.replay import NOT_REPLAYED_ERRORS, PolicyReplay
 from gateway.plan.trace import TraceRow
 from policies.scopes import TEAM_PREFIX
 from policies.snapshot import Snapshot

@@ -1,16 +1,16 @@
-"""Recorded requests replayed through one policy, with the gateway's own limiter.
+"""Recorded requests replayed through one policy, counted as the gateway's limiter counts.
 
-How windows are simulated: not at all, separately. Each policy gets a live `MemoryLimiter`
-(the class `modelgate serve` runs without Redis) whose injected clock reads the trace's
-time. A request is admitted at its recorded arrival (`ts`) with its recorded prompt tokens
-as the estimate, and settled at its recorded end (`ts + latency`) with its recorded tokens
-and its cost at this policy's prices. Settlements due at or before an arrival are applied
-first, in end order. So the sliding 60-second windows (rpm, tpm), the in-flight counts
-(max_concurrency) and the UTC day and month totals (quotas, budgets) are the limiter's own
-code over the same sequence of calls: the result equals the live limiter's by construction
-(tests/plan/test_equivalence.py runs a trace through both). The limiter is built without
-x-ratelimit headers and asked with `try_admit_now`, which returns the refusing scope and limit
-instead of raising a 429: the same check and count, minus the text nobody here reads.
+How windows are simulated: each policy gets a `Counting` (counters.py), the in-memory
+limiter's state and rules (gateway/limits/memory.py, what `modelgate serve` runs without
+Redis) without what only a live gateway needs (headers, errors, a usage store). A request
+is admitted at its recorded arrival (`ts`) with its recorded prompt tokens as the estimate,
+and settled at its recorded end (`ts + latency`) with its recorded tokens and its cost at
+this policy's prices. Settlements due at or before an arrival are applied first, in end
+order. So the sliding 60-second windows (rpm, tpm: tokens and requests per whole second,
+as the live SlidingWindow counts them), the in-flight counts (max_concurrency) and the UTC
+day and month totals (quotas, budgets) see the same sequence of calls the live limiter
+would. tests/plan/test_equivalence.py runs the same traces through this replay and through
+the limiter `modelgate serve` builds and compares every request's refusal and shadow hits.
 
 Shadow limits never refuse: a request they would refuse is admitted and counted like any
 other, and `step` returns the (scope id, limit) of each one it exceeded.
@@ -27,8 +27,7 @@ import heapq
 from dataclasses import dataclass, field
 
 from gateway.errors import BadRequest
-from gateway.limits.base import Admission
-from gateway.limits.memory import MemoryLimiter, Refused
+from gateway.plan.counters import NO_HITS, Admitted, Counting, ScopeCheck, ShadowHits
 from gateway.plan.refusals import Refusal, refusal
 from gateway.plan.trace import TraceRow
 from gateway.pricing import Price
@@ -57,10 +56,7 @@ Charge = tuple[int, int, Price] | Price | None
 """A target's price as the replay charges it: a flat price with its (input, output) rates in
 pico-dollars per token first (see `cost_of`), a tiered one as is, None when unknown."""
 _PICO_PER_MICRO = 1_000_000
-
-ShadowHits = tuple[tuple[str, str], ...]
-"""(scope id, limit) of each shadow limit an admitted request exceeded (Admission.shadow)."""
-_NO_HITS: ShadowHits = ()
+_HALF_MICRO = _PICO_PER_MICRO // 2
 
 
 @dataclass(slots=True)
@@ -68,8 +64,10 @@ class _Gate:
     """What the policy says of one (key, model) before admission, computed once."""
 
     refused: Refusal | None
-    principal: Principal | None
     route: ResolvedRoute | None
+    expires: dt.date | None = None
+    checks: tuple[ScopeCheck, ...] = ()
+    """The principal's checked scopes, with their counts."""
     settles: bool = False
     """Some scope counts what settlement changes (tpm, concurrency, quotas, budgets, enforced
     or shadow); an rpm-only key's settlement changes nothing a later admission reads, so it
@@ -78,32 +76,17 @@ class _Gate:
     """By the recorded target label: how this policy would charge it."""
 
 
-class _TraceClock:
-    """The limiter's clock: the time of the trace event being replayed."""
-
-    __slots__ = ("now",)
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class PolicyReplay:
     """One policy's view of a trace, fed row by row in arrival order."""
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
-        self.clock = _TraceClock()
-        self.limiter = MemoryLimiter(None, clock=self.clock, headers=False)
-        """The live limiter, no store: counts start at zero with the trace."""
-        self._admit = self.limiter.try_admit_now
-        self._refusals: dict[tuple[str, str], Refusal] = {}
-        """429s by (scope id, limit)."""
+        self.counting = Counting()
+        """The limiter's counts for this policy: they start at zero with the trace."""
         self._principals = {p.key_id: p for p in snapshot.principals_by_hash.values()}
-        self._gates: dict[tuple[str, str], _Gate] = {}
-        self._due: list[tuple[float, int, Admission, int, int | None]] = []
+        self._gates: dict[str, dict[str, _Gate]] = {}
+        """By key id, then model."""
+        self._due: list[tuple[float, int, _Gate, Admitted, int, int | None]] = []
         """Admitted requests by end time: settled when the trace reaches it."""
         self._seq = 0
         self._today = (0.0, 0.0, dt.date(1970, 1, 1))
@@ -121,45 +104,45 @@ class PolicyReplay:
             self.settle_until(ts)
         key_id, model = row.key_id, row.model
         assert key_id is not None and model is not None  # replayable() rows only
-        gate = self._gates.get((key_id, model))
+        gates = self._gates.get(key_id)
+        if gates is None:
+            gates = self._gates[key_id] = {}
+        gate = gates.get(model)
         if gate is None:
-            gate = self._gates[(key_id, model)] = self._gate(key_id, model)
+            gate = gates[model] = self._gate(key_id, model)
         if gate.refused is not None:
-            return gate.refused, None, _NO_HITS
-        principal = gate.principal
-        assert principal is not None
-        if principal.expires is not None and self._date(ts) > principal.expires:
-            return _KEY_EXPIRED, None, _NO_HITS
-        self.clock.now = ts
-        prompt, completion = row.prompt_tokens, row.completion_tokens
-        admission = self._admit(principal.scopes, prompt)
-        if isinstance(admission, Refused):
-            return self._refusal(admission.scope, admission.limit), None, _NO_HITS
+            return gate.refused, None, NO_HITS
+        if gate.expires is not None and self._date(ts) > gate.expires:
+            return _KEY_EXPIRED, None, NO_HITS
+        prompt = row.prompt_tokens
+        admitted = self.counting.admit(gate.checks, prompt, ts)
+        if type(admitted) is Refusal:
+            return admitted, None, NO_HITS
+        assert type(admitted) is tuple
         target = row.target
         try:
             charge = gate.charges[target]
         except KeyError:
             charge = gate.charges[target] = charge_of(_price_of(gate.route, target))
-        cost = cost_of(charge, prompt, completion)
-        tokens = prompt + completion
+        completion = row.completion_tokens
+        if type(charge) is tuple and prompt >= 0 and completion >= 0:  # cost_of, inlined
+            cost: int | None = (
+                prompt * charge[0] + completion * charge[1] + _HALF_MICRO
+            ) // _PICO_PER_MICRO
+        else:
+            cost = cost_of(charge, prompt, completion)
         if gate.settles:
             self._seq += 1
-            heapq.heappush(due, (ts + row.latency_ms / 1000.0, self._seq, admission, tokens, cost))
-        return None, cost, admission.shadow
-
-    def _refusal(self, scope: Scope, limit: str) -> Refusal:
-        found = self._refusals.get((scope.id, limit))
-        if found is None:
-            found = self._refusals[(scope.id, limit)] = refusal(429, limit, scope.label)
-        return found
+            end = ts + row.latency_ms / 1000.0
+            heapq.heappush(due, (end, self._seq, gate, admitted, prompt + completion, cost))
+        return None, cost, admitted[2]
 
     def settle_until(self, until: float) -> None:
         """Settle every admitted request that ended at or before `until`, in end order."""
-        due, clock, settle = self._due, self.clock, self.limiter.settle_now
+        due, settle = self._due, self.counting.settle
         while due and due[0][0] <= until:
-            end, _, admission, tokens, cost = heapq.heappop(due)
-            clock.now = end
-            settle(admission, tokens, cost)
+            end, _, gate, admitted, tokens, cost = heapq.heappop(due)
+            settle(gate.checks, admitted, tokens, cost, end)
 
     def finish(self) -> None:
         """Settle what is still in flight at the end of the trace."""
@@ -168,19 +151,25 @@ class PolicyReplay:
     def _gate(self, key_id: str, model: str) -> _Gate:
         principal = self._principals.get(key_id)
         if principal is None:
-            return _Gate(_KEY_REMOVED, None, None)
+            return _Gate(_KEY_REMOVED, None)
         if principal.disabled:
-            return _Gate(_KEY_DISABLED, principal, None)
+            return _Gate(_KEY_DISABLED, None)
         route = self.snapshot.resolve(model)
         if route is None or not route.targets:
-            return _Gate(_ROUTE_GONE, principal, None)
+            return _Gate(_ROUTE_GONE, None)
         if not (principal.may_use(model) or principal.may_use(route.name)):
-            return _Gate(_NOT_ALLOWED, principal, route)
+            return _Gate(_NOT_ALLOWED, route)
         try:
             route = routable(route)
         except BadRequest:
-            return _Gate(_ROUTE_UNUSABLE, principal, route)
-        return _Gate(None, principal, route, settles=any(map(_settlement_counts, principal.scopes)))
+            return _Gate(_ROUTE_UNUSABLE, route)
+        return _Gate(
+            None,
+            route,
+            principal.expires,
+            self.counting.checks_of(principal.scopes),
+            settles=any(map(_settlement_counts, principal.scopes)),
+        )
 
     def _date(self, ts: float) -> dt.date:
         start, end, day = self._today
