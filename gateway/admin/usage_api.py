@@ -7,7 +7,8 @@ process started come from the recorder's counts. Spend today and this month (UTC
 and per team, is summed from the request log, which every worker writes (about a second
 behind); requests with no known price are counted apart, never as $0. Teams (every team of
 the policy, left out with `?key=`) carry their parent, owner, member keys, and their scope's
-live use against its limits and budgets from the limiter (`limits`, like a key's).
+live use against its limits and budgets from the limiter (`limits`, like a key's). A team's
+spend includes its sub-teams', as its budgets count them (the policy's parent links today).
 """
 
 from __future__ import annotations
@@ -113,8 +114,29 @@ async def _team_reports(
             report["keys"], report["limits"] = sorted(members.get(name, [])), live
         return report
 
+    periods.teams = _rolled_up(periods.teams, {name: team.parent for name, team in teams.items()})
     names = sorted(set(teams) | set(periods.teams))
     return list(await asyncio.gather(*(one(name) for name in names)))
+
+
+def _rolled_up(
+    own: dict[str, tuple[PeriodSpend, PeriodSpend]], parents: dict[str, str | None]
+) -> dict[str, tuple[PeriodSpend, PeriodSpend]]:
+    """Each team's spend with its descendants' added (the request log names a key's own
+    team only); the policy refuses parent cycles, and the walk stops at a repeat anyway."""
+    total: dict[str, tuple[PeriodSpend, PeriodSpend]] = {}
+    for team, periods in own.items():
+        seen: set[str] = set()
+        name: str | None = team
+        while name is not None and name not in seen:
+            seen.add(name)
+            day, month = total.setdefault(name, (PeriodSpend(), PeriodSpend()))
+            for into, add in ((day, periods[0]), (month, periods[1])):
+                into.cost_micros += add.cost_micros
+                into.requests += add.requests
+                into.unpriced += add.unpriced
+            name = parents.get(name)
+    return total
 
 
 async def usage(request: Request) -> HTTPResponse:

@@ -59,10 +59,11 @@ def register_plan(
         "plan",
         help="replay recorded traffic through a change: who would be refused, what it costs",
         description="Replay the recorded requests (the state directory's request log, or a "
-        "gateway's export) through OLD and NEW, with the gateway's own limiter, and report per "
-        "key and team the requests NEW would newly refuse or admit and why (401 key, 404 route "
-        "gone, 403 model not allowed, 429 by which limit and its peak window), the spend change, "
-        "and the keys that would lose a model they used. Never prints hashes, secrets or prompts.",
+        "gateway's export) through OLD and NEW, counted as the gateway's limiter counts, and "
+        "report per key and team the requests NEW would newly refuse or admit and why (401 key, "
+        "404 route gone, 403 model not allowed, 429 by which limit and its peak window), the "
+        "spend change, and the keys that would lose a model they used. Never prints hashes, "
+        "secrets or prompts.",
     )
     plan.add_argument("old", help="the revision before, e.g. origin/main")
     plan.add_argument("new", help="the revision after, e.g. HEAD")

@@ -78,7 +78,8 @@ def log_batches(path: Path, since: float, batch_rows: int = BATCH_ROWS) -> Gener
     if not path.is_file():
         raise TraceError(f"no request log at {path}")
     try:
-        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        uri = f"{path.absolute().as_uri()}?mode=ro"  # as_uri needs an absolute path
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False)
     except sqlite3.Error as exc:
         raise TraceError(f"cannot open {path}: {exc}") from None
     try:

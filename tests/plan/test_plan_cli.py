@@ -122,3 +122,17 @@ def test_no_request_log_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
     argv = ["policy", "plan", "old", "new", "--repo", str(repo.path)]
     assert main([*argv, "--state-dir", str(tmp_path / "empty")]) == 2
     assert "no request log" in capsys.readouterr().err
+
+
+def test_relative_repo_and_state_paths_work(
+    change: tuple[Path, Path, str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As an operator types it, from inside the policy repository: `--state-dir ../state`."""
+    repo, state, _, _ = change
+    monkeypatch.chdir(repo)
+    relative_state = os.path.relpath(state, repo)
+    argv = ["policy", "plan", "old", "new", "--state-dir", relative_state]
+    assert main([*argv, "--since", "2025-06-01"]) == 0
+    assert "newly refused" in capsys.readouterr().out.lower()

@@ -79,6 +79,19 @@ def test_team_rows_and_alert_metrics(tmp_path: Path, upstream: FakeUpstream) -> 
             "used": PER_REQUEST,
         }
         assert teams["org"]["limits"]["usd_per_day"]["used"] == 18_000_000
+        for _ in range(50):  # the request log is written about a second behind
+            body = httpx.get(gateway.url + "/admin/api/usage", headers=admin).json()
+            teams = {t["team"]: t for t in body["teams"]}
+            if teams["search"]["spend"]["day"]["requests"]:
+                break
+            time.sleep(0.1)
+        for name in ("search", "org"):  # the parent's spend includes its sub-team's
+            assert teams[name]["spend"]["day"] | teams[name]["spend"]["month"] == {
+                "period": teams[name]["spend"]["month"]["period"],
+                "cost_usd": 18.0,
+                "requests": 1,
+                "unpriced_requests": 0,
+            }
         metrics = ""
         for _ in range(50):  # the alert fires off the request path
             metrics = httpx.get(gateway.url + "/metrics", headers=admin).text
