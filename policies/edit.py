@@ -148,13 +148,18 @@ class PolicyEditor:
         *,
         models: list[str] | None = None,
         tier: str | None = None,
-        limits: dict[str, int] | None = None,
+        limits: dict[str, int | Decimal] | None = None,
         expires: dt.date | None = None,
         owner: str | None = None,
         description: str | None = None,
         file: str | None = None,
+        team: str | None = None,
     ) -> str:
-        """Add a key; returns its secret (shown once: only the hash is written)."""
+        """Add a key; returns its secret (shown once: only the hash is written).
+
+        `limits` may hold budgets (usd_per_day, usd_per_month) as Decimals; `team` names a
+        team of teams.yaml (`policy check`, run before committing, refuses an unknown one).
+        """
         secret = generate_secret()
         entry: dict[str, Any] = {"id": key_id}
         extra: dict[str, Any] = {
@@ -162,7 +167,9 @@ class PolicyEditor:
             "description": description,
             "hash": hash_secret(secret),
         }
-        extra |= {"models": models, "tier": tier, "limits": limits or None, "expires": expires}
+        budgets = {name: _number(value) for name, value in (limits or {}).items()}
+        extra |= {"models": models, "tier": tier, "team": team, "limits": budgets or None}
+        extra["expires"] = expires
         entry |= {name: value for name, value in extra.items() if value is not None}
         entry["created"] = dt.datetime.now(dt.UTC).date()
 
@@ -178,14 +185,15 @@ class PolicyEditor:
         """Set fields of a key (owner, description, models, tier, team, limits, expires,
         disabled).
 
-        A field given as None is removed. `limits` merges field by field (None removes one).
+        A field given as None is removed. `limits` merges field by field (None removes one);
+        budgets may be Decimals, written as YAML numbers.
         """
         unknown = sorted(set(fields) - set(KEY_FIELDS))
         if unknown:
             raise EditRefused(f"unknown key field(s) {', '.join(unknown)}: use {KEY_FIELDS}")
         changes = {name: ... if value is None else value for name, value in fields.items()}
         if isinstance(fields.get("limits"), dict):
-            merged = {k: ... if v is None else v for k, v in fields["limits"].items()}
+            merged = {k: ... if v is None else _number(v) for k, v in fields["limits"].items()}
             changes["limits"] = merged
         self._run(f"update key {key_id}", lambda: self._files.update_key(key_id, changes))
 

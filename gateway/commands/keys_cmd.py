@@ -10,15 +10,20 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from policies.diff_words import LIMIT_WORDS, dollars
 from policies.edit import CommitResult, PolicyEditor
 from policies.git_write import PushFailed, push
 from policies.models import Key
 from policies.problems import PolicyInvalid, PolicyRepoError
 
 LIMIT_FLAGS = ("rpm", "tpm", "max_concurrency", "tokens_per_day", "tokens_per_month")
+BUDGET_FLAGS = ("usd_per_day", "usd_per_month")
+MICRO_USD_EXPONENT = -6
+"""Budgets go to the micro-dollar at most (policies.models.Usd)."""
 
 
 def register(
@@ -42,9 +47,12 @@ def register(
     create.add_argument("--file", help="keys file to add it to (default keys.yaml)")
     _commit_options(create)
 
-    update = command("update", "change a key's models, tier, limits, expiry or owner", run_update)
+    update = command(
+        "update", "change a key's models, tier, team, limits, budgets, expiry or owner", run_update
+    )
     update.add_argument("id")
     _key_fields(update)
+    update.add_argument("--no-team", action="store_true", help="take the key out of its team")
     update.add_argument("--all-models", action="store_true", help="allow every route")
     update.add_argument("--no-tier", action="store_true", help="use the default limits")
     update.add_argument("--no-expiry", action="store_true", help="the key never expires")
@@ -68,6 +76,11 @@ def _key_fields(parser: argparse.ArgumentParser) -> None:
     for name in LIMIT_FLAGS:
         flag = "--" + name.replace("_", "-")
         parser.add_argument(flag, dest=name, type=_count, metavar="N", help="override the tier's")
+    for name in BUDGET_FLAGS:
+        flag = "--" + name.replace("_", "-")
+        help_text = f"{LIMIT_WORDS[name]} in US dollars, e.g. 5 or 0.05 (overrides the tier's)"
+        parser.add_argument(flag, dest=name, type=_usd, metavar="USD", help=help_text)
+    parser.add_argument("--team", help="a team from teams.yaml: its limits and budgets apply too")
     parser.add_argument("--expires", type=_date, metavar="YYYY-MM-DD", help="last valid day")
     parser.add_argument("--owner", help="who to ask about the key (an email)")
     parser.add_argument("--description", help="free text for operators")
@@ -87,6 +100,20 @@ def _count(text: str) -> int:
     return value
 
 
+def _usd(text: str) -> Decimal:
+    """A budget as policies.models.Usd takes it: 0 or more, to the micro-dollar."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError("write US dollars as a number, e.g. 5 or 0.05") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more US dollars")
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < MICRO_USD_EXPONENT:
+        raise argparse.ArgumentTypeError("at most 6 decimal places (a micro-dollar)")
+    return value
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -99,30 +126,39 @@ def _date(text: str) -> dt.date:
 
 def run_create(args: argparse.Namespace) -> int:
     def edit(editor: PolicyEditor) -> str | None:
-        limits = {n: getattr(args, n) for n in LIMIT_FLAGS if getattr(args, n) is not None}
         return editor.create_key(
             args.id,
             models=args.models,
             tier=args.tier,
-            limits=limits or None,
+            team=args.team,
+            limits=_limits(args) or None,
             expires=args.expires,
             owner=args.owner,
             description=args.description,
             file=args.file,
         )
 
-    return _commit(args, edit, f"keys: create {args.id}", f"Created key {args.id}")
+    what = f"{args.id}{_team_and_budgets(args)}"
+    return _commit(args, edit, f"keys: create {what}", f"Created key {what}")
 
 
 def run_update(args: argparse.Namespace) -> int:
+    if args.team is not None and args.no_team:
+        print("modelgate keys update: give --team or --no-team, not both", file=sys.stderr)
+        return 2
     fields: dict[str, Any] = {}
-    for name in ("models", "tier", "expires", "owner", "description"):
+    for name in ("models", "tier", "team", "expires", "owner", "description"):
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
-    limits = {n: getattr(args, n) for n in LIMIT_FLAGS if getattr(args, n) is not None}
+    limits = _limits(args)
     if limits:
         fields["limits"] = limits
-    for flag, name in (("all_models", "models"), ("no_tier", "tier"), ("no_expiry", "expires")):
+    for flag, name in (
+        ("all_models", "models"),
+        ("no_tier", "tier"),
+        ("no_team", "team"),
+        ("no_expiry", "expires"),
+    ):
         if getattr(args, flag):
             fields[name] = None
     if not fields:
@@ -132,7 +168,26 @@ def run_update(args: argparse.Namespace) -> int:
     def edit(editor: PolicyEditor) -> None:
         editor.set_key_fields(args.id, **fields)
 
-    return _commit(args, edit, f"keys: update {args.id}", f"Updated key {args.id}")
+    what = f"{args.id}{_team_and_budgets(args)}"
+    return _commit(args, edit, f"keys: update {what}", f"Updated key {what}")
+
+
+def _limits(args: argparse.Namespace) -> dict[str, int | Decimal]:
+    """The limit and budget flags given (the others keep the file's value)."""
+    names = LIMIT_FLAGS + BUDGET_FLAGS
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def _team_and_budgets(args: argparse.Namespace) -> str:
+    """` (team search, daily budget $5)`: the team and budgets given, as `policy diff` says
+    them; empty when none is."""
+    parts = [f"team {args.team}"] if args.team is not None else []
+    if getattr(args, "no_team", False):
+        parts.append("no team")
+    for name in BUDGET_FLAGS:
+        if getattr(args, name) is not None:
+            parts.append(f"{LIMIT_WORDS[name]} {dollars(getattr(args, name))}")
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def run_simple(args: argparse.Namespace) -> int:
@@ -161,7 +216,8 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"modelgate keys list: {exc}", file=sys.stderr)
         return 1
     today = dt.datetime.now(dt.UTC).date()
-    rows: list[tuple[str, ...]] = [("ID", "STATE", "OWNER", "TIER", "LIMITS", "MODELS", "EXPIRES")]
+    header = ("ID", "STATE", "OWNER", "TEAM", "TIER", "LIMITS", "MODELS", "EXPIRES")
+    rows: list[tuple[str, ...]] = [header]
     rows += [_row(key, today) for key in keys]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -180,11 +236,17 @@ def _row(key: Key, today: dt.date) -> tuple[str, ...]:
         key.id,
         state,
         key.owner or "-",
+        key.team or "-",
         key.tier or "(default)",
-        ",".join(f"{k}={v}" for k, v in limits.items()) or "-",
+        ",".join(f"{k}={_cell(v)}" for k, v in limits.items()) or "-",
         ",".join(key.models) if key.models is not None else "(all)",
         key.expires.isoformat() if key.expires else "-",
     )
+
+
+def _cell(value: object) -> str:
+    """A limit as the list shows it: budgets in dollars ($0.05), counts as written."""
+    return dollars(value) if isinstance(value, Decimal) else str(value)
 
 
 # committing -------------------------------------------------------------------------------

@@ -255,3 +255,112 @@ def _committed(policy: PolicyRepo, path: str = "keys.yaml") -> str:
         ["git", "show", f"HEAD:{path}"], cwd=policy.path, capture_output=True, text=True, check=True
     )
     return done.stdout
+
+
+# teams and budgets ------------------------------------------------------------------------
+
+TEAMS = """\
+# Teams of the search org.
+teams:
+  search:   # the search team pays for its keys
+    owner: search-lead@example.com
+    limits: {usd_per_month: 8000}
+  other:
+    owner: other@example.com
+"""
+
+
+@pytest.fixture
+def team_repo(repo: tuple[PolicyRepo, dict[str, str]]) -> PolicyRepo:
+    policy, _ = repo
+    policy.write("teams.yaml", TEAMS)
+    policy.commit("teams")
+    return policy
+
+
+def test_create_in_a_team_with_budgets(
+    team_repo: PolicyRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = (team_repo.path / "keys.yaml").read_text()
+    args = ["create", "alice", "--team", "search", "--usd-per-day", "0.05"]
+    code, out, err = keys(capsys, team_repo, *args, "--usd-per-month", "100", "--rpm", "30")
+    assert code == 0, err
+    assert out.strip().startswith("mg-")
+    after = _committed(team_repo)
+    inserted = difflib.SequenceMatcher(a=before.splitlines(), b=after.splitlines())
+    assert {op for op, *_ in inserted.get_opcodes()} == {"equal", "insert"}  # the rest kept
+    assert "    team: search\n" in after
+    assert "    limits: {rpm: 30, usd_per_day: 0.05, usd_per_month: 100}\n" in after
+    subject = "keys: create alice (team search, daily budget $0.05, monthly budget $100)"
+    assert team_repo.git("log", "-1", "--format=%s") == subject
+    assert "Created key alice (team search, daily budget $0.05, monthly budget $100)" in err
+    _assert_checks(team_repo, capsys)
+    code, out, _ = keys(capsys, team_repo, "list")
+    assert code == 0 and out.splitlines()[0].split()[3] == "TEAM"
+    teams = {line.split()[0]: line.split()[3] for line in out.splitlines()[1:]}
+    assert teams == {"search-team": "-", "batch-jobs": "-", "alice": "search"}
+    assert "usd_per_day=$0.05" in out and "usd_per_month=$100" in out
+
+
+def test_update_moves_a_key_between_teams_and_out(
+    team_repo: PolicyRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = (team_repo.path / "keys.yaml").read_text()
+    code, _, err = keys(capsys, team_repo, "update", "batch-jobs", "--team", "search")
+    assert code == 0, err
+    joined = _committed(team_repo)
+    assert touched_lines(before, joined) <= set(entry_lines(before, "batch-jobs"))
+    assert "    team: search\n" in joined and "rpm: 5        # block style" in joined
+    assert team_repo.git("log", "-1", "--format=%s") == "keys: update batch-jobs (team search)"
+    _assert_checks(team_repo, capsys)
+
+    code, _, err = keys(capsys, team_repo, "update", "batch-jobs", "--team", "other")
+    assert code == 0, err
+    assert "    team: other\n" in _committed(team_repo)
+    assert "team: search" not in _committed(team_repo)
+
+    code, _, err = keys(capsys, team_repo, "update", "batch-jobs", "--no-team")
+    assert code == 0, err
+    assert _committed(team_repo) == before  # back to the bytes it started from
+    assert team_repo.git("log", "-1", "--format=%s") == "keys: update batch-jobs (no team)"
+    assert "Updated key batch-jobs (no team)" in err
+    _assert_checks(team_repo, capsys)
+
+
+def test_update_sets_a_budget_beside_the_other_limits(
+    team_repo: PolicyRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = keys(capsys, team_repo, "update", "batch-jobs", "--usd-per-month", "50")
+    assert code == 0, err
+    entry = _committed(team_repo).split("- id: batch-jobs")[1].split("# admins")[0]
+    assert "      rpm: 5        # block style\n      tpm: 1000\n" in entry
+    assert "      usd_per_month: 50\n" in entry and "'50'" not in entry and '"50"' not in entry
+    subject = team_repo.git("log", "-1", "--format=%s")
+    assert subject == "keys: update batch-jobs (monthly budget $50)"
+    _assert_checks(team_repo, capsys)
+
+
+def test_unknown_team_and_bad_budgets_are_refused(
+    team_repo: PolicyRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = team_repo.head()
+    code, out, err = keys(capsys, team_repo, "create", "bob", "--team", "serch")
+    assert code == 1 and out == ""  # no secret for a key that was not made
+    assert "nothing was committed" in err
+    assert "unknown team 'serch' (teams: search, other)" in err
+    code, _, err = keys(capsys, team_repo, "update", "search-team", "--team", "serch")
+    assert code == 1 and "unknown team 'serch'" in err
+    code, _, err = keys(capsys, team_repo, "update", "search-team", "--team", "a", "--no-team")
+    assert code == 2 and "not both" in err
+    for bad in ("-1", "five", "0.0000001", "nan"):
+        with pytest.raises(SystemExit):
+            keys(capsys, team_repo, "update", "search-team", "--usd-per-day", bad)
+        assert "--usd-per-day" in capsys.readouterr().err
+    assert team_repo.head() == head
+
+
+def _assert_checks(policy: PolicyRepo, capsys: pytest.CaptureFixture[str]) -> None:
+    """`modelgate policy check` accepts the committed revision."""
+    code = main(["policy", "check", "--repo", str(policy.path), "--rev", "HEAD"])
+    _, err = capsys.readouterr()
+    assert code == 0, err
