@@ -42,7 +42,11 @@ from gateway.tracing.setup import start_tracing, stop_tracing
 from gateway.upstream.dispatch import Dispatcher
 from gateway.upstream.proxy import UpstreamProxy
 from gateway.upstream.strategy import RouteCursors
-from gateway.upstream.transport import create_http_client
+from gateway.upstream.transport import (
+    create_http_client,
+    open_files_limit,
+    upstream_connection_cap,
+)
 from gateway.usage.events import EventBus
 from gateway.usage.recorder import Recorder
 from gateway.usage.request_log import DEFAULT_FILE as REQUEST_LOG_FILE
@@ -170,7 +174,21 @@ async def _build_state(
         if settings.upstream_proxy
         else None
     )
-    http = create_http_client(proxy=proxy, transport=transport)
+    open_files = open_files_limit()
+    cap = upstream_connection_cap(
+        settings.max_connections, settings.upstream_max_connections, open_files
+    )
+    if cap < settings.max_connections and not settings.upstream_max_connections:
+        log.warning(
+            "upstream connections capped by the open-files limit: raise ulimit -n",
+            extra={"upstream_max_connections": cap, "open_files": open_files},
+        )
+    http = create_http_client(
+        max_connections=cap,
+        pool_timeout=settings.upstream_pool_timeout_s,
+        proxy=proxy,
+        transport=transport,
+    )
     pools = CredentialPools(CredentialResolver(settings.credentials_dir), clock or time.monotonic)
     limiter = create_limiter(
         settings.redis_url, settings.state_dir, settings.limits_fail_mode, clock or time.time

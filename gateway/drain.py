@@ -18,6 +18,7 @@ or hang the main process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -36,6 +37,9 @@ log = logging.getLogger("modelgate")
 SHUTDOWN_MARGIN_S = 2.0
 """Past the drain timeout, for cut streams to send their error event and settle their usage
 before Sanic aborts what is left."""
+
+STARTING_POLL_S = 0.02
+"""How often a drain begun during Sanic's startup hooks looks whether the server runs."""
 
 STARTING_WAIT_S = 120.0
 """The longest the main process holds a shutdown back for workers still starting."""
@@ -79,7 +83,13 @@ class Drain:
     def _stop(self, app: Sanic[Any, Any]) -> None:
         if self.deadline is not None:
             return
-        self.deadline = asyncio.get_running_loop().time() + self.timeout_s
+        loop = asyncio.get_running_loop()
+        if not app.state.is_running:
+            # Still in Sanic's startup hooks: their `run_until_complete` would swallow the
+            # `loop.stop()`; Sanic sets `is_running` just before `run_forever`.
+            loop.call_later(STARTING_POLL_S, self._stop, app)
+            return
+        self.deadline = loop.time() + self.timeout_s
         for timer in self._timers:
             self._bound(timer)
         log.info("draining: no new connections; waiting for in-flight requests")
@@ -116,9 +126,16 @@ def install_signal_handlers(app: Sanic[Any, Any], drain: Drain) -> None:
     """Replace Sanic's stop-at-once handlers of this serving process by the drain's.
 
     SIGTERM (Kubernetes, docker stop) and SIGINT (what Sanic's main process sends its workers,
-    and Ctrl-C) begin the drain; another SIGINT skips the rest of the grace period."""
+    and Ctrl-C) begin the drain; another SIGINT skips the rest of the grace period.
+
+    They are Python-level handlers that hand the signal to the loop, not the loop's own:
+    uvloop listens for signals only while it runs, and Sanic runs it in several steps
+    (startup hooks, then `run_forever`). A signal between two steps reached the loop's
+    handler never, and one during the startup hooks reached Sanic's `app.stop`, whose
+    `loop.stop()` the hooks' `run_until_complete` swallowed: either way the process served
+    on and never exited. A Python handler runs whether the loop runs or not, and the drain
+    waits for the server to run before it stops it."""
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, drain.begin, app)
 
     def interrupt() -> None:
         if drain.draining:
@@ -126,7 +143,18 @@ def install_signal_handlers(app: Sanic[Any, Any], drain: Drain) -> None:
         else:
             drain.begin(app)
 
-    loop.add_signal_handler(signal.SIGINT, interrupt)
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if loop.is_closed():  # a signal during the last steps of shutdown: nothing to do
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            if signum == signal.SIGTERM:
+                loop.call_soon_threadsafe(drain.begin, app)
+            else:
+                loop.call_soon_threadsafe(interrupt)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(signum)  # Sanic's `app.stop`
+        signal.signal(signum, handler)
 
 
 def all_workers_ready(app: Sanic[Any, Any], expected: int) -> bool:

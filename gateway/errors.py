@@ -13,6 +13,7 @@
     ├── UpstreamClientError (4xx)     the upstream refused the client's request: passed back
     ├── UpstreamFailed (502)          after retries and failover
     └── Unavailable (503)             every credential cooling down
+        └── UpstreamConnectionsBusy   every upstream connection of the worker stayed busy
 
 Each protocol's shape (and its error types per status) is in its adapter, gateway.protocols.
 Messages are written for the caller: they say what to do next and never carry upstream
@@ -134,3 +135,17 @@ class Unavailable(GatewayError):
     status = 503
     code = "upstream_unavailable"
     kind = "unavailable"
+
+
+class UpstreamConnectionsBusy(Unavailable):
+    """The worker's upstream connections (--upstream-max-connections) all stayed in use for
+    --upstream-pool-timeout: the gateway's own capacity, not the upstream's failure."""
+
+    code = "server_busy"
+    kind = "upstream_connections"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The gateway is at its limit of open upstream connections. Retry in a second.",
+            headers={"retry-after": "1"},
+        )

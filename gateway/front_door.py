@@ -20,7 +20,9 @@ than ASCII digits).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import time
 from typing import Any
 
 from sanic import Request
@@ -29,6 +31,9 @@ from sanic.http import Http, Stage
 from sanic.server.protocols.http_protocol import HttpProtocol
 
 from gateway.errors import BadRequest, GatewayError
+
+log = logging.getLogger("modelgate.connections")
+REFUSAL_LOG_INTERVAL_S = 10.0
 
 
 class ControlCharacterInHead(BadRequest):
@@ -190,6 +195,30 @@ class CheckedHeadHttp(Http):
             raise problem
 
 
+class _Refusals:
+    """Refused connections, counted (`modelgate_refused_connections_total`) and said in a
+    warning at most every REFUSAL_LOG_INTERVAL_S: a flood must not become a flood of lines."""
+
+    def __init__(self) -> None:
+        self.unlogged = 0
+        self.logged_at = 0.0
+
+    def note(self, limit: int, metrics: Any) -> None:
+        metrics.refused_connections.inc()
+        self.unlogged += 1
+        now = time.monotonic()
+        if now - self.logged_at >= REFUSAL_LOG_INTERVAL_S:
+            log.warning(
+                "refused %d connection(s): this worker holds --max-connections (%d)",
+                self.unlogged,
+                limit,
+            )
+            self.unlogged, self.logged_at = 0, now
+
+
+_refusals = _Refusals()
+
+
 class FrontDoorProtocol(HttpProtocol):
     """Sanic's HTTP/1.1 protocol with a per-worker connection bound and checked heads."""
 
@@ -198,8 +227,10 @@ class FrontDoorProtocol(HttpProtocol):
 
     def connection_made(self, transport: Any) -> None:
         self._first_head_due: asyncio.TimerHandle | None = None
-        if len(self.connections) >= self.app.ctx.state.settings.max_connections:
+        state = self.app.ctx.state
+        if len(self.connections) >= state.settings.max_connections:
             transport.close()  # refused before anything is read or set up
+            _refusals.note(state.settings.max_connections, state.recorder.metrics)
             return
         super().connection_made(transport)  # type: ignore[no-untyped-call]
         # Sanic gives a new connection its keep-alive timeout to start a request: one that

@@ -95,6 +95,12 @@ class GatewayMetrics:
             ["scope", "limit"],
             registry=self.registry,
         )
+        self.refused_connections = Counter(
+            "modelgate_refused_connections",
+            "Client connections closed unanswered at accept: the worker already held "
+            "--max-connections.",
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, str], tuple[_Observer, _Observer]] = {}
         self.registry.register(_TrafficCollector(traffic))
         ProcessCollector(registry=self.registry)

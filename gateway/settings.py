@@ -29,6 +29,13 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_connections: int = 1024
     """Open client connections per worker; a connection over it is closed on accept."""
+    upstream_max_connections: int = 0
+    """Open upstream connections per worker; 0: max_connections, lowered to what the
+    open-files limit holds (gateway.upstream.transport.upstream_connection_cap)."""
+    upstream_pool_timeout_s: float = 10.0
+    """Seconds a request may wait for a free upstream connection; then 503."""
+    backlog: int = 1024
+    """The listen queue: connections the kernel holds until the loop accepts them."""
     max_inflight_body_mb: int = 256
     """Request-body MiB the running requests of one worker may hold; over it, 503."""
     body_timeout_s: float = 60.0
@@ -95,6 +102,28 @@ def add_serve_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, s
         help="open client connections per worker (one more is closed on accept)",
     )
     opt(
+        "--upstream-max-connections",
+        "UPSTREAM_MAX_CONNECTIONS",
+        d.upstream_max_connections,
+        type=int,
+        help="open upstream connections per worker (default 0: --max-connections, lowered to "
+        "what the open-files limit holds)",
+    )
+    opt(
+        "--upstream-pool-timeout",
+        "UPSTREAM_POOL_TIMEOUT",
+        d.upstream_pool_timeout_s,
+        type=float,
+        help="seconds a request may wait for a free upstream connection (then 503)",
+    )
+    opt(
+        "--backlog",
+        "BACKLOG",
+        d.backlog,
+        type=int,
+        help="listen queue length (the kernel caps it at net.core.somaxconn)",
+    )
+    opt(
         "--max-inflight-body-mb",
         "MAX_INFLIGHT_BODY_MB",
         d.max_inflight_body_mb,
@@ -149,8 +178,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, s
         d.otel_sample_ratio,
         type=_ratio,
         metavar="RATIO",
-        help="share of new traces kept, 0 to 1 (default: the SDK's OTEL_TRACES_SAMPLER, "
-        "all of them)",
+        help="share of new traces kept, 0 to 1; a client's sampled trace is always continued "
+        "(default: OTEL_TRACES_SAMPLER if set, else 0.1)",
     )
     opt(
         "--request-log-retention-days",
@@ -197,6 +226,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         workers=int(args.workers),
         max_body_bytes=int(args.max_body_bytes),
         max_connections=int(args.max_connections),
+        upstream_max_connections=int(args.upstream_max_connections),
+        upstream_pool_timeout_s=float(args.upstream_pool_timeout),
+        backlog=int(args.backlog),
         max_inflight_body_mb=int(args.max_inflight_body_mb),
         body_timeout_s=float(args.body_timeout),
         limits_fail_mode=args.limits_fail_mode,

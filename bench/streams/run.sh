@@ -17,12 +17,16 @@
 # short streams; FRESH_GATEWAY=0 keeps one gateway for the whole run (faster, for smoke tests).
 #
 # The soft file-descriptor limit is raised to the hard one (ulimit -n): the gateway holds two
-# sockets per stream, load.py and the upstream one each.
+# sockets per stream, load.py and the upstream one each. The gateway closes client connections
+# over --max-connections (default 1024) on accept, so it is started with MAX_CONNECTIONS
+# (default: the largest N plus WARM_STREAMS plus 100, at least 1024); its upstream connection
+# cap follows it.
 #
 # env (defaults): REPEATS=3 ROUTES="pass-through translated" CHUNKS=300 CHUNK_MS=30 JITTER_MS=10
 #   RAMP=3 (s over which the streams start) CELL_TIMEOUT=60 SAMPLE_S=0.5 WARM_STREAMS=20
 #   SETTLE=1 PAUSE=1 FRESH_GATEWAY=1 GATEWAY_CPU=0 LOAD_CPU=1 UPSTREAM_PORT=18100
-#   GATEWAY_PORT=18188 GATEWAY_ARGS="" PYTHON=.venv/bin/python OUT_DIR=bench/results/streams-<ts>
+#   GATEWAY_PORT=18188 GATEWAY_ARGS="" MAX_CONNECTIONS=(see above) PYTHON=.venv/bin/python
+#   OUT_DIR=bench/results/streams-<ts>
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -54,6 +58,7 @@ if [ "$(nproc)" -lt 2 ]; then
 fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 max_n=$(printf '%s\n' $NS | sort -n | tail -1)
+MAX_CONNECTIONS=${MAX_CONNECTIONS:-$((max_n + WARM_STREAMS + 100 > 1024 ? max_n + WARM_STREAMS + 100 : 1024))}
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((2 * max_n + 256)) ]; then
   echo "run.sh: ulimit -n is $(ulimit -n), below 2 x N + 256: raise the hard limit" >&2
 fi
@@ -83,7 +88,8 @@ start_gateway() {
   # shellcheck disable=SC2086  # GATEWAY_ARGS is a list of words
   (cd "$ROOT" && BENCH_ANTHROPIC_KEY=sk-bench exec taskset -c "$GATEWAY_CPU" "$PYTHON" -m gateway.cli \
     serve --policy-repo "$OUT_DIR/policy" --state-dir "$OUT_DIR/state" --host 127.0.0.1 \
-    --port "$GATEWAY_PORT" $GATEWAY_ARGS) >>"$OUT_DIR/gateway.log" 2>&1 &
+    --port "$GATEWAY_PORT" --max-connections "$MAX_CONNECTIONS" $GATEWAY_ARGS) \
+    >>"$OUT_DIR/gateway.log" 2>&1 &
   GW=$!
   for _ in $(seq 600); do
     curl -sf -o /dev/null "http://127.0.0.1:$GATEWAY_PORT/readyz" && return 0
@@ -143,7 +149,8 @@ EOF
 cat >"$OUT_DIR/meta.json" <<EOF
 {"ns": "$NS", "repeats": $REPEATS, "routes": "$ROUTES", "chunks": $CHUNKS, "chunk_ms": $CHUNK_MS,
  "jitter_ms": $JITTER_MS, "ramp_s": $RAMP, "gateway_cpu": $GATEWAY_CPU, "load_cpu": $LOAD_CPU,
- "fresh_gateway": $FRESH_GATEWAY, "gateway_args": "$GATEWAY_ARGS", "nofile": "$(ulimit -n)",
+ "fresh_gateway": $FRESH_GATEWAY, "max_connections": $MAX_CONNECTIONS,
+ "gateway_args": "$GATEWAY_ARGS", "nofile": "$(ulimit -n)",
  "revision": "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)",
  "loadavg_before": "$(cut -d' ' -f1-3 /proc/loadavg)", "started": "$(date -u +%FT%TZ)"}
 EOF

@@ -82,6 +82,12 @@ def run(args: argparse.Namespace) -> int:
 def _bounds_problem(settings: Settings) -> str | None:
     if settings.max_connections < 1:
         return "--max-connections must be at least 1."
+    if settings.upstream_max_connections < 0:
+        return "--upstream-max-connections must be 0 (automatic) or more."
+    if settings.upstream_pool_timeout_s <= 0:
+        return "--upstream-pool-timeout must be a positive number of seconds."
+    if settings.backlog < 1:
+        return "--backlog must be at least 1."
     if settings.body_timeout_s <= 0:
         return "--body-timeout must be a positive number of seconds."
     if settings.max_inflight_body_mb * 1024 * 1024 < settings.max_body_bytes:
@@ -147,6 +153,7 @@ def serve(settings: Settings) -> None:
         access_log=False,
         motd=False,
         protocol=FrontDoorProtocol,
+        backlog=settings.backlog,
     )
     print(f"ModelGate serving on http://{settings.host}:{settings.port}", flush=True)
     if single:

@@ -2,8 +2,12 @@
 (CLIENT), the W3C trace context continued from the client and passed upstream.
 
 The cost when tracing is off is one module-global check per request and one context-variable
-read per attempt: no span object, no attribute. When it is on, the request span's attributes
-are set once, from the request's record, after the answer (the loop's next turn).
+read per attempt: no span object, no attribute. When it is on, the SDK's sampler decides once
+per request, when its span starts. A request it drops costs that decision and one header:
+its attempts get no span of their own (their `traceparent` names the request's span, flagged
+unsampled, as W3C asks of a context passed on), and nothing is described, ended or exported.
+A sampled request's attributes are set once, from the request's record, after the answer
+(the loop's next turn).
 
 Trace context from a client is read only from a `traceparent` header the SDK's W3C propagator
 accepts (one header, its exact grammar, no all-zero ids); anything else starts a new trace.
@@ -55,17 +59,24 @@ class RequestTrace:
         "context",
         "operation",
         "provider_kind",
+        "recording",
         "response_model",
         "route",
         "span",
         "token",
         "tracer",
+        "unsampled_traceparent",
     )
 
-    def __init__(self, tracer: Tracer, span: Span, operation: str) -> None:
-        self.tracer, self.span, self.operation = tracer, span, operation
-        self.context: Context = set_span_in_context(span)
-        """The parent of the attempts' spans."""
+    def __init__(self, tracer: Tracer, span: Span, path: str) -> None:
+        self.tracer, self.span = tracer, span
+        self.recording = span.is_recording()
+        """Sampled: the request and its attempts are described and exported."""
+        self.operation = operation_name(path) if self.recording else ""
+        self.context: Context | None = set_span_in_context(span) if self.recording else None
+        """The parent of the attempts' spans (sampled requests only)."""
+        self.unsampled_traceparent: str | None = None
+        """What an unsampled request's attempts send upstream (made at the first)."""
         self.attempts = 0
         self.route: str | None = None
         self.response_model: str | None = None
@@ -84,7 +95,7 @@ def start_request(request: Request) -> RequestTrace | None:
     if len(sent) == 1:  # W3C: more than one is invalid
         parent = _propagator.extract({"traceparent": sent[0]})
     span = tracer.start_span("gateway", context=parent, kind=SpanKind.SERVER)
-    trace = RequestTrace(tracer, span, operation_name(request.path))
+    trace = RequestTrace(tracer, span, request.path)
     trace.token = _current.set(trace)
     return trace
 
@@ -95,6 +106,8 @@ def end_request(trace: RequestTrace, ex: Exchange, request: Request, commit: str
     if trace.token is not None:
         _current.reset(trace.token)
         trace.token = None
+    if not trace.recording:
+        return  # not sampled: a non-recording span has nothing to end
     route = request.route.path if request.route is not None else None
     loop = asyncio.get_running_loop()
     loop.call_soon(_close, trace, ex, route, request.method, commit, time.time_ns())
@@ -109,7 +122,7 @@ def _close(
     ended_ns: int,
 ) -> None:
     span = trace.span
-    if span.is_recording():  # False when not sampled: nothing to describe
+    if span.is_recording():  # (the SDK's: False once ended)
         values: dict[str, str | int | float | bool | None] = {
             attr.OPERATION: trace.operation,
             attr.REQUEST_MODEL: ex.model,
@@ -153,13 +166,25 @@ def traced_send(
     trace = _current.get()
     if trace is None:
         return client.send(request, stream=True)
+    if not trace.recording:
+        request.headers["traceparent"] = trace.unsampled_traceparent or _unsampled(trace)
+        return client.send(request, stream=True)
     return _send_in_span(trace, client, target, request)
+
+
+def _unsampled(trace: RequestTrace) -> str:
+    """The request span's own context, sampled flag off, in the SDK propagator's format."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier, context=set_span_in_context(trace.span))
+    trace.unsampled_traceparent = header = carrier["traceparent"]
+    return header
 
 
 async def _send_in_span(
     trace: RequestTrace, client: httpx.AsyncClient, target: Target, request: httpx.Request
 ) -> httpx.Response:
     trace.attempts += 1
+    assert trace.context is not None
     span = trace.tracer.start_span(
         f"{trace.operation} {target.upstream_model}",
         context=trace.context,

@@ -39,6 +39,7 @@ from gateway.errors import (
     Protocol,
     Unavailable,
     UpstreamClientError,
+    UpstreamConnectionsBusy,
     UpstreamFailed,
 )
 from gateway.protocols import ADAPTER_OF_TYPE, PROTOCOL_OF_TYPE
@@ -317,6 +318,8 @@ class Dispatcher:
                 response = await traced_send(self._client, target, request)
         except TimeoutError:
             return self._transient(outcome, f"no response headers within {first_byte:g} s")
+        except httpx.PoolTimeout:  # the worker's own cap: any other target would wait on it too
+            raise UpstreamConnectionsBusy() from None
         except httpx.TimeoutException:
             return self._transient(outcome, "timed out")
         except httpx.LocalProtocolError:

@@ -11,7 +11,8 @@ What the pipeline relies on:
 - a response read to the end returns its connection to the pool; `aclose()` before the end,
   or a cancelled request, closes the connection, so an abandoned upstream stream stops;
 - `request.extensions["timeout"]`: `connect` bounds connecting, `pool` waiting for a free
-  connection slot, `read` every wait for response bytes (the headers, then each chunk);
+  connection slot (when None, the transport's own `pool_timeout`), `read` every wait for
+  response bytes (the headers, then each chunk);
 - failures raise httpx's exceptions (ConnectError, ConnectTimeout, PoolTimeout, ReadTimeout,
   ReadError, RemoteProtocolError, UnsupportedProtocol), never with the URL in the message:
   a query string may carry a credential;
@@ -25,6 +26,7 @@ response byte is sent once more on a new connection (the upstream never saw it).
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections import deque
 from collections.abc import AsyncIterable, Mapping
@@ -39,14 +41,19 @@ __all__ = ["Http1Transport", "ResponseBody", "UnsafeRequestHead"]
 
 _HTTP_VERSION = {"http_version": b"HTTP/1.1"}
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
+_POOL_LOG_EVERY_S = 10.0
+
+log = logging.getLogger("modelgate.upstream")
 
 
 class Http1Transport(httpx.AsyncBaseTransport):
     """An httpx transport speaking HTTP/1.1 over a pool of keep-alive connections.
 
-    `max_connections` bounds open connections in all; `keepalive_expiry` is how long an idle
-    one is kept. `ssl_context` verifies TLS upstreams (default: httpx's trust store). With a
-    `proxy`, connections to hosts it applies to are CONNECT tunnels through it (proxy.py).
+    `max_connections` bounds open connections in all; a request finding them all busy waits
+    for one at most its `pool` timeout, or `pool_timeout` when it sets none (None: no bound),
+    then gets httpx.PoolTimeout. `keepalive_expiry` is how long an idle one is kept.
+    `ssl_context` verifies TLS upstreams (default: httpx's trust store). With a `proxy`,
+    connections to hosts it applies to are CONNECT tunnels through it (proxy.py).
     """
 
     def __init__(
@@ -56,8 +63,13 @@ class Http1Transport(httpx.AsyncBaseTransport):
         keepalive_expiry: float = 30,
         ssl_context: ssl.SSLContext | None = None,
         proxy: UpstreamProxy | None = None,
+        pool_timeout: float | None = None,
     ) -> None:
         self._max_connections = max_connections
+        self._pool_timeout = pool_timeout
+        self._pool_timeouts = 0
+        """Requests that gave up waiting for a connection slot since the last warning."""
+        self._pool_warned_at = -_POOL_LOG_EVERY_S
         self._proxy = proxy
         self._keepalive_expiry = keepalive_expiry
         self._ssl_context = ssl_context
@@ -158,6 +170,8 @@ class Http1Transport(httpx.AsyncBaseTransport):
                 return await self._connect(origin, request, timeouts.get("connect"))
             if deadline is None:
                 pool = timeouts.get("pool")
+                if pool is None:
+                    pool = self._pool_timeout
                 deadline = self.loop.time() + pool if pool is not None else float("inf")
             await self._wait_for_slot(deadline, request)
 
@@ -178,10 +192,31 @@ class Http1Transport(httpx.AsyncBaseTransport):
             elif waiter in self._slot_waiters:
                 self._slot_waiters.remove(waiter)
             if isinstance(exc, TimeoutError):
+                self._warn_pool_full()
                 raise httpx.PoolTimeout(
                     "timed out waiting for a free upstream connection", request=request
                 ) from None
             raise
+
+    def _warn_pool_full(self) -> None:
+        """A log line for the operators, at most one per _POOL_LOG_EVERY_S: at the cap,
+        refusals come by the thousand."""
+        self._pool_timeouts += 1
+        now = self.loop.time()
+        if now - self._pool_warned_at < _POOL_LOG_EVERY_S:
+            return
+        log.warning(
+            "upstream connection cap reached: requests gave up waiting for a free connection "
+            "(raise --upstream-max-connections if the upstreams and open files allow)",
+            extra={
+                "max_connections": self._max_connections,
+                "open": self._open,
+                "waiting": len(self._slot_waiters),
+                "refused": self._pool_timeouts,
+            },
+        )
+        self._pool_timeouts = 0
+        self._pool_warned_at = now
 
     async def _connect(
         self, origin: Origin, request: httpx.Request, connect_timeout: float | None

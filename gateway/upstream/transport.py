@@ -16,6 +16,7 @@ they are. `response.elapsed` is not recorded; the pipeline times requests itself
 from __future__ import annotations
 
 import asyncio
+import resource
 from typing import Any
 
 import httpx
@@ -23,12 +24,41 @@ import httpx
 from gateway.upstream.http1 import Http1Transport, ResponseBody
 from gateway.upstream.proxy import UpstreamProxy
 
-__all__ = ["Http1Transport", "UpstreamClient", "create_http_client", "read_body"]
+__all__ = [
+    "Http1Transport",
+    "UpstreamClient",
+    "create_http_client",
+    "open_files_limit",
+    "read_body",
+    "upstream_connection_cap",
+]
 
 DEFAULT_HEADERS = {"Accept-Encoding": "identity", "User-Agent": "modelgate"}
 _MAX_CACHED_URLS = 1024
 _FAST_BUILD_KWARGS = frozenset({"content", "headers", "timeout"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+FD_RESERVE = 128
+"""Open files kept for all but connections: listeners, databases, logs, git, Redis."""
+
+
+def open_files_limit() -> int | None:
+    """This process's soft limit of open files (RLIMIT_NOFILE); None when unlimited."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def upstream_connection_cap(
+    client_connections: int, configured: int, open_files: int | None
+) -> int:
+    """Upstream connections a worker may open: `configured` when set (> 0); else one per
+    client connection it accepts (a request holds one at a time, so none waits for one the
+    process could open), lowered to what `open_files` holds at two descriptors per relayed
+    request (client and upstream), so that the cap, not EMFILE, is what a request meets."""
+    if configured > 0:
+        return configured
+    if open_files is None:
+        return client_connections
+    return max(1, min(client_connections, (open_files - FD_RESERVE) // 2))
 
 
 def create_http_client(
@@ -38,17 +68,23 @@ def create_http_client(
     keepalive_expiry: float = 30,
     transport: httpx.AsyncBaseTransport | None = None,
     proxy: UpstreamProxy | None = None,
+    pool_timeout: float | None = None,
 ) -> httpx.AsyncClient:
     """The worker's shared upstream client; close it (`aclose`) before its event loop ends.
 
-    `max_connections` bounds open upstream connections in all (a request waits for a free one
-    up to its pool + connect timeout); an idle connection is kept `keepalive_expiry` seconds.
+    `max_connections` bounds open upstream connections in all: a request finding them all
+    busy waits for a free one up to its pool timeout, or `pool_timeout` when it sets none
+    (None: no bound), then gets httpx.PoolTimeout. An idle connection is kept
+    `keepalive_expiry` seconds.
     `transport` replaces the engine: unit tests that mock upstreams with pytest-httpx pass
     `httpx.AsyncHTTPTransport()`, the class pytest-httpx patches. `proxy`: an egress proxy
     that connections tunnel through (gateway/upstream/proxy.py).
     """
     engine = transport or Http1Transport(
-        max_connections=max_connections, keepalive_expiry=keepalive_expiry, proxy=proxy
+        max_connections=max_connections,
+        keepalive_expiry=keepalive_expiry,
+        proxy=proxy,
+        pool_timeout=pool_timeout,
     )
     return UpstreamClient(transport=engine, timeout=httpx.Timeout(None, connect=connect_timeout))
 

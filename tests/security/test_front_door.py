@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from hypothesis import given
@@ -298,15 +300,15 @@ MAX_CONNECTIONS = 3
 
 
 @pytest.fixture
-def bounded(tmp_path: Path) -> Iterator[GatewayProcess]:
+def bounded(tmp_path: Path) -> Iterator[tuple[GatewayProcess, str]]:
     upstream = FakeUpstream().start()
     repo = PolicyRepo(tmp_path / "policy")
-    standard_policy(repo, upstream.url)
+    admin = standard_policy(repo, upstream.url)["admin"]
     gateway = GatewayProcess(
         repo.path, tmp_path / "state", "--max-connections", str(MAX_CONNECTIONS)
     )
     try:
-        yield gateway.start()
+        yield gateway.start(), admin
     finally:
         gateway.stop()
         upstream.stop()
@@ -338,16 +340,28 @@ def _served_soon(port: int) -> socket.socket:
     return sock
 
 
-def test_connections_over_the_bound_are_closed_on_accept(bounded: GatewayProcess) -> None:
-    held = [_served_soon(bounded.port) for _ in range(MAX_CONNECTIONS)]
+def test_connections_over_the_bound_are_closed_on_accept(
+    bounded: tuple[GatewayProcess, str],
+) -> None:
+    gateway, admin = bounded
+    held = [_served_soon(gateway.port) for _ in range(MAX_CONNECTIONS)]
     try:
         for _ in range(2):
-            assert _served(bounded.port) is None
+            assert _served(gateway.port) is None
         held.pop().close()
-        held.append(_served_soon(bounded.port))  # a place came free
+        held.append(_served_soon(gateway.port))  # a place came free
     finally:
         for sock in held:
             sock.close()
+    # Operators see the refusals: counted, and said once (not once per connection).
+    time.sleep(0.2)  # the closed connections leave the worker's set
+    metrics = httpx.get(gateway.url + "/metrics", headers={"authorization": f"Bearer {admin}"})
+    refused = re.search(r"^modelgate_refused_connections_total (\S+)$", metrics.text, re.M)
+    assert refused is not None and float(refused.group(1)) >= 2
+    said = [
+        line for line in gateway.logs().splitlines() if "refused" in line and "--max-co" in line
+    ]
+    assert len(said) == 1 and f"--max-connections ({MAX_CONNECTIONS})" in said[0]
 
 
 # heads: their size, and a new connection's first -----------------------------------------

@@ -54,3 +54,22 @@ def test_provider_names_are_the_conventions_well_known_values() -> None:
     assert provider_name("gemini") == "gcp.gemini"
     assert provider_name("bedrock") == "aws.bedrock"
     assert provider_name("azure-openai") == "azure.ai.openai"
+
+
+def test_new_traces_are_sampled_one_in_ten_unless_told_otherwise() -> None:
+    endpoint = "http://127.0.0.1:4318"
+
+    def sampler(ratio: float | None, environ: dict[str, str]) -> str:
+        tracing = create_tracing(endpoint, ratio, environ=environ)
+        assert tracing is not None
+        try:
+            # "ParentBased{root:X,remoteParentSampled:...}": the root's sampler
+            return str(tracing.provider.sampler.get_description()).split(",")[0]
+        finally:
+            tracing.shutdown()
+
+    assert sampler(None, {}) == "ParentBased{root:TraceIdRatioBased{0.1}"
+    assert sampler(1.0, {}) == "ParentBased{root:TraceIdRatioBased{1.0}"
+    # The variable set: the SDK's own sampler (it reads the variable itself).
+    configured = {"OTEL_TRACES_SAMPLER": "parentbased_always_on"}
+    assert sampler(None, configured) == "ParentBased{root:AlwaysOnSampler"

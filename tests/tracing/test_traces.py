@@ -100,7 +100,7 @@ def _deploy(root: Path, *gateway_args: str) -> Iterator[Traced]:
 
 @pytest.fixture
 def traced(tmp_path: Path) -> Iterator[Traced]:
-    yield from _deploy(tmp_path)
+    yield from _deploy(tmp_path, "--otel-sample-ratio", "1")  # every new trace kept
 
 
 def _tree(spans: list[ReceivedSpan]) -> tuple[ReceivedSpan, list[ReceivedSpan]]:
