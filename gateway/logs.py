@@ -146,14 +146,18 @@ def access_batch_record(name: str, events: list[RequestEvent]) -> logging.LogRec
     return record
 
 
-def access_lines(name: str, events: list[RequestEvent]) -> logging.LogRecord:
-    """A record of `events`' access lines, formatted now (by the configured format).
+def access_text(name: str, events: list[RequestEvent]) -> str:
+    """`events`' access lines, formatted now (in the configured format).
 
     The event loop formats them, a slice at a time: formatted on the log thread, a batch
     held the GIL for milliseconds, and every request in flight waited for it at each of its
     socket calls (the p99 stalls, twice a second, of issue 19).
     """
-    text = _formatter.format(access_batch_record(name, events))
+    return _formatter.format(access_batch_record(name, events))
+
+
+def formatted_record(name: str, text: str) -> logging.LogRecord:
+    """A record the log thread writes as it is (access_text's lines)."""
     record = logging.LogRecord(name, logging.INFO, __file__, 0, "requests finished", None, None)
     setattr(record, FORMATTED, text)
     return record

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from gateway.logs import access_batch_record, access_lines
+from gateway.logs import access_batch_record, access_text, formatted_record
 from gateway.metrics import GatewayMetrics
 from gateway.payloads import RequestEvent
 from gateway.request.exchange import Exchange
@@ -95,14 +95,20 @@ class Recorder:
 
     async def run_access_log(self) -> None:
         """Every ACCESS_FLUSH_S, format the finished requests' access lines on the loop, a
-        slice per turn, and hand each slice to the log thread, which only writes it."""
+        slice per turn, and hand them to the log thread in one record: it only writes."""
+        texts: list[str] = []
         try:
             while True:
                 await asyncio.sleep(ACCESS_FLUSH_S)
-                while self._access_batch:  # what is not handed over yet stays for `finally`
+                while self._access_batch:
                     batch = self._access_batch[:ACCESS_SLICE]
                     del self._access_batch[:ACCESS_SLICE]
-                    access.handle(access_lines(access.name, batch))
+                    texts.append(access_text(access.name, batch))
                     await asyncio.sleep(0)
+                if texts:
+                    access.handle(formatted_record(access.name, "\n".join(texts)))
+                    texts = []
         finally:
+            if texts:  # cancelled between slices: what was formatted goes out first
+                access.handle(formatted_record(access.name, "\n".join(texts)))
             self.flush_access_log()
