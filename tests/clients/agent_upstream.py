@@ -17,7 +17,7 @@ from aiohttp import web
 
 from tests.clients import agent_script as script
 from tests.clients.agent_script import COMPLETION_TOKENS, PROMPT_TOKENS, Script, Text, ToolCall
-from tests.support.loop_thread import LoopThread, serve_app
+from tests.support.loop_thread import ServedApp
 
 
 @dataclass(frozen=True)
@@ -27,29 +27,17 @@ class Served:
     status: int
 
 
-class AgentUpstream:
+class AgentUpstream(ServedApp):
     def __init__(self) -> None:
+        super().__init__()
         self.script = Script()
         self.served: list[Served] = []
         self._lock = threading.Lock()
-        self._thread = LoopThread()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
-    def start(self) -> AgentUpstream:
+    def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner, self.port = self._thread.run(serve_app(app))
-        return self
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            self._thread.run(self._runner.cleanup())
-        self._thread.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return app
 
     def answers(self) -> int:
         """Answers that reported usage (PROMPT_TOKENS + COMPLETION_TOKENS each)."""

@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from tests.support.gateway_process import FAKE_UPSTREAM_KEY
-from tests.support.loop_thread import LoopThread, serve_app
+from tests.support.loop_thread import ServedApp
 
 SPEECH_CHUNKS = [b"ID3\x04" + bytes(range(256)) * 4, b"\xff\xfb" * 2048, b"\x00end"]
 MODERATION_CATEGORIES = (
@@ -50,8 +50,9 @@ class Seen:
     order: list[str] = field(default_factory=list)
 
 
-class FakeMedia:
+class FakeMedia(ServedApp):
     def __init__(self) -> None:
+        super().__init__()
         self.seen: list[Seen] = []
         self.speech_first_sent = threading.Event()
         self.speech_release = threading.Event()
@@ -60,11 +61,8 @@ class FakeMedia:
         """The status the next upload is answered with, once it was read whole."""
         self.break_speech = False
         """Close the connection after the first chunk of speech."""
-        self._thread = LoopThread()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
-    def start(self) -> FakeMedia:
+    def app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)  # uploads are read part by part
         app.router.add_post("/v1/moderations", self._moderations)
         app.router.add_post("/v1/images/generations", self._images)
@@ -73,18 +71,11 @@ class FakeMedia:
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_post("/v1/audio/translations", self._transcriptions)
         app.router.add_post("/v1/rerank", self._rerank)
-        self._runner, self.port = self._thread.run(serve_app(app))
-        return self
+        return app
 
     def stop(self) -> None:
         self.speech_release.set()
-        if self._runner is not None:
-            self._thread.run(self._runner.cleanup())
-        self._thread.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().stop()
 
     def release_speech(self) -> None:
         self.speech_release.set()

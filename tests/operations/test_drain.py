@@ -45,19 +45,7 @@ def test_sigterm_drains_with_a_stream_in_flight(tmp_path: Path) -> None:
     ).start()
     d = Deployment(upstream, repo, gateway, keys)
     auth = {"authorization": f"Bearer {d.keys['alice']}"}
-    body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-    received: list[bytes] = []
-    started = threading.Event()
-
-    def stream() -> None:
-        with httpx.stream(
-            "POST", gateway.url + "/v1/chat/completions", json=body, headers=auth, timeout=20
-        ) as response:
-            for chunk in response.iter_raw():
-                received.append(chunk)
-                started.set()
-
-    reader = threading.Thread(target=stream)
+    reader, received, started = _streaming_reader(gateway.url, auth, timeout_s=20)
     reader.start()
     try:
         assert started.wait(10)
@@ -87,6 +75,26 @@ def test_sigterm_drains_with_a_stream_in_flight(tmp_path: Path) -> None:
         rows = [str(row) for row in db.execute("select * from requests")]
     # The cut stream was recorded (as broken, with its tokens counted) and flushed at exit.
     assert len(rows) == 1 and "gpt-4o-mini" in rows[0], rows
+
+
+def _streaming_reader(
+    url: str, auth: dict[str, str], timeout_s: float
+) -> tuple[threading.Thread, list[bytes], threading.Event]:
+    """A thread (not started) that streams a chat answer into `received`; `started` is set at
+    its first bytes."""
+    body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    received: list[bytes] = []
+    started = threading.Event()
+
+    def stream() -> None:
+        with httpx.stream(
+            "POST", url + "/v1/chat/completions", json=body, headers=auth, timeout=timeout_s
+        ) as response:
+            for chunk in response.iter_raw():
+                received.append(chunk)
+                started.set()
+
+    return threading.Thread(target=stream), received, started
 
 
 def _accepts(url: str) -> bool:
@@ -121,19 +129,7 @@ def test_two_workers_drain_with_a_stream_in_flight(tmp_path: Path) -> None:
         str(timeout_s),
     )
     auth = {"authorization": f"Bearer {keys['alice']}"}
-    body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-    received: list[bytes] = []
-    started = threading.Event()
-
-    def stream() -> None:
-        with httpx.stream(
-            "POST", gateway.url + "/v1/chat/completions", json=body, headers=auth, timeout=60
-        ) as response:
-            for chunk in response.iter_raw():
-                received.append(chunk)
-                started.set()
-
-    reader = threading.Thread(target=stream)
+    reader, received, started = _streaming_reader(gateway.url, auth, timeout_s=60)
     try:
         gateway.start()
         reader.start()

@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.support.fake_replies import reply_for
-from tests.support.loop_thread import LoopThread, serve_app
+from tests.support.loop_thread import ServedApp
 
 # OpenAI: 1000 prompt tokens of which 200 cached; 500 completion of which 300 reasoning.
 OPENAI_CHAT_USAGE = {
@@ -69,31 +69,19 @@ GEMINI_PROMPT_USAGE = {
 }
 
 
-class CachedUsageUpstream:
+class CachedUsageUpstream(ServedApp):
     """The fake on its own loop thread; `cumulative_delta` makes Anthropic's message_delta
     repeat every count (as newer API versions do) instead of the output alone."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.cumulative_delta = False
         self.paths: list[str] = []
-        self._thread = LoopThread()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
-    def start(self) -> CachedUsageUpstream:
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner, self.port = self._thread.run(serve_app(app))
-        return self
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            self._thread.run(self._runner.cleanup())
-        self._thread.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return app
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

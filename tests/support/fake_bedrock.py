@@ -25,7 +25,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tests.support.loop_thread import LoopThread, serve_app
+from tests.support.loop_thread import ServedApp
 
 SERVICE = "bedrock"
 MAX_SKEW = dt.timedelta(minutes=5)
@@ -164,34 +164,22 @@ class Received:
     body: dict[str, Any]
 
 
-class FakeBedrock:
+class FakeBedrock(ServedApp):
     def __init__(
         self, keys: dict[str, tuple[str, str | None]] | None = None, region: str = "us-east-1"
     ) -> None:
+        super().__init__()
         self.keys = keys if keys is not None else {}
         self.region = region
         self.requests: list[Received] = []
         self.refused: list[str] = []
         """Why each refused request was refused (signature, date)."""
         self._replies: deque[Reply] = deque()
-        self._thread = LoopThread()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
-    def start(self) -> FakeBedrock:
+    def app(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner, self.port = self._thread.run(serve_app(app))
-        return self
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            self._thread.run(self._runner.cleanup())
-        self._thread.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return app
 
     def reset(self) -> None:
         """Forget what was received and what was scripted (a test left nothing behind)."""

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.support import fake_replies as replies
-from tests.support.loop_thread import LoopThread, serve_app
+from tests.support.loop_thread import ServedApp
 
 
 @dataclass
@@ -40,8 +40,9 @@ class Fault:
     chunk_delay_s: float = 0.0
 
 
-class FakeUpstream:
+class FakeUpstream(ServedApp):
     def __init__(self, chunks: int = 6, chunk_delay_s: float = 0.0) -> None:
+        super().__init__()
         self.chunks = chunks
         self.chunk_delay_s = chunk_delay_s
         self.requests: list[Recorded] = []
@@ -55,26 +56,16 @@ class FakeUpstream:
         self.hold_limit_s = 10.0
         """The longest a held stream waits for `release_stream`."""
         self._faults: deque[Fault] = deque()
-        self._thread = LoopThread()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     # lifecycle -------------------------------------------------------------------------
-    def start(self) -> FakeUpstream:
+    def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner, self.port = self._thread.run(serve_app(app))
-        return self
+        return app
 
     def stop(self) -> None:
         self.release_stream.set()
-        if self._runner is not None:
-            self._thread.run(self._runner.cleanup())
-        self._thread.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().stop()
 
     def fail_next(self, *faults: Fault) -> None:
         self._faults.extend(faults)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from aiohttp import web
 
@@ -46,3 +46,31 @@ async def serve_app(app: web.Application) -> tuple[web.AppRunner, int]:
     server = site._server
     assert server is not None and server.sockets  # type: ignore[attr-defined]
     return runner, server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+
+class ServedApp:
+    """A fake server's lifecycle: the aiohttp app `app()` makes, on its own loop thread, at a
+    free 127.0.0.1 port (`url`). Subclasses build the app and may release what they hold
+    before `stop` (a held stream) by extending it."""
+
+    def __init__(self) -> None:
+        self._thread = LoopThread()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def app(self) -> web.Application:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._runner, self.port = self._thread.run(serve_app(self.app()))
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            self._thread.run(self._runner.cleanup())
+            self._runner = None
+        self._thread.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
