@@ -38,7 +38,15 @@ if TYPE_CHECKING:  # the request path imports this module: no cycle through its 
     from gateway.request.exchange import Exchange
     from policies.snapshot import Target
 
-__all__ = ["RequestTrace", "end_request", "install", "note_route", "start_request", "traced_send"]
+__all__ = [
+    "RequestTrace",
+    "end_request",
+    "install",
+    "note_route",
+    "start_request",
+    "traced_send",
+    "unsampled_parent",
+]
 
 _tracer: Tracer | None = None
 _current: ContextVar[RequestTrace | None] = ContextVar("modelgate_request_trace", default=None)
@@ -164,12 +172,19 @@ def traced_send(
     """`client.send(request, stream=True)`, inside an attempt span when the request has a
     trace (its traceparent then goes upstream); the plain send when not."""
     trace = _current.get()
-    if trace is None:
-        return client.send(request, stream=True)
-    if not trace.recording:
-        request.headers["traceparent"] = trace.unsampled_traceparent or _unsampled(trace)
+    if trace is None or not trace.recording:  # unsampled: its header is in (unsampled_parent)
         return client.send(request, stream=True)
     return _send_in_span(trace, client, target, request)
+
+
+def unsampled_parent() -> str | None:
+    """The `traceparent` an unsampled request sends upstream (its span's context, sampled
+    flag off), to put among the headers before the request is built: setting it on a built
+    httpx request costs more than the rest of the unsampled path; None otherwise."""
+    trace = _current.get()
+    if trace is None or trace.recording:
+        return None
+    return trace.unsampled_traceparent or _unsampled(trace)
 
 
 def _unsampled(trace: RequestTrace) -> str:

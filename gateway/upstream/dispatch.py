@@ -43,7 +43,7 @@ from gateway.errors import (
     UpstreamFailed,
 )
 from gateway.protocols import ADAPTER_OF_TYPE, PROTOCOL_OF_TYPE
-from gateway.tracing.spans import note_route, traced_send
+from gateway.tracing.spans import note_route, traced_send, unsampled_parent
 from gateway.upstream.endpoints import auth_headers, upstream_url
 from gateway.upstream.http1_head import UnsafeRequestHead
 from gateway.upstream.strategy import RouteCursors
@@ -310,6 +310,8 @@ class Dispatcher:
         attempt_deadline = started + provider.timeout_s
         first_byte = provider.first_byte_timeout_s or provider.timeout_s
         headers_by = min(started + first_byte, attempt_deadline, outcome.deadline)
+        if (parent := unsampled_parent()) is not None:  # a sampled one's is set in its span
+            headers = {**headers, "traceparent": parent}
         request = self._client.build_request(
             method, url, content=content, headers=headers, timeout=timeouts
         )
