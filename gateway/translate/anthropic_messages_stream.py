@@ -53,21 +53,16 @@ def stop_reason(reason: FinishReason, stop_sequence: str | None) -> str:
 
 
 def usage_to_canonical(u: dict[str, Any]) -> Usage:
-    cache_read = count(u.get("cache_read_input_tokens"))
-    cache_write = count(u.get("cache_creation_input_tokens"))
-    prompt = count(u.get("input_tokens")) + cache_read + cache_write
-    completion = count(u.get("output_tokens"))
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=prompt + completion,
-        cached_prompt_tokens=cache_read,
-        cache_write_tokens=cache_write,
+    return Usage.cache_apart(
+        count(u.get("input_tokens")),
+        count(u.get("cache_read_input_tokens")),
+        count(u.get("cache_creation_input_tokens")),
+        count(u.get("output_tokens")),
     )
 
 
 def usage_from_canonical(u: Usage) -> dict[str, Any]:
-    uncached = max(u.prompt_tokens - u.cached_prompt_tokens - u.cache_write_tokens, 0)
+    uncached = u.uncached_prompt_tokens
     return {
         "input_tokens": uncached,
         "output_tokens": u.completion_tokens,

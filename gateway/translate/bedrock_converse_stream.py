@@ -70,21 +70,16 @@ def finish_from_bedrock(stop_reason: object) -> FinishReason:
 def usage_to_canonical(u: dict[str, Any]) -> Usage:
     """Bedrock's ``TokenUsage``: ``inputTokens`` leaves out the cache reads and writes (as
     Anthropic's ``input_tokens`` does), canonical ``prompt_tokens`` counts them."""
-    cache_read = count(u.get("cacheReadInputTokens"))
-    cache_write = count(u.get("cacheWriteInputTokens"))
-    prompt = count(u.get("inputTokens")) + cache_read + cache_write
-    completion = count(u.get("outputTokens"))
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=prompt + completion,
-        cached_prompt_tokens=cache_read,
-        cache_write_tokens=cache_write,
+    return Usage.cache_apart(
+        count(u.get("inputTokens")),
+        count(u.get("cacheReadInputTokens")),
+        count(u.get("cacheWriteInputTokens")),
+        count(u.get("outputTokens")),
     )
 
 
 def usage_from_canonical(u: Usage) -> dict[str, Any]:
-    uncached = max(u.prompt_tokens - u.cached_prompt_tokens - u.cache_write_tokens, 0)
+    uncached = u.uncached_prompt_tokens
     out = {
         "inputTokens": uncached,
         "outputTokens": u.completion_tokens,

@@ -165,6 +165,24 @@ class Usage:
     reasoning_tokens: int = 0
     """Reasoning tokens (included in ``completion_tokens``)."""
 
+    @classmethod
+    def cache_apart(cls, uncached: int, cache_read: int, cache_write: int, output: int) -> Usage:
+        """Counts reported as Anthropic and Bedrock do: the prompt's uncached tokens, its cache
+        reads and its cache writes apart (canonical ``prompt_tokens`` counts all three)."""
+        prompt = uncached + cache_read + cache_write
+        return cls(
+            prompt_tokens=prompt,
+            completion_tokens=output,
+            total_tokens=prompt + output,
+            cached_prompt_tokens=cache_read,
+            cache_write_tokens=cache_write,
+        )
+
+    @property
+    def uncached_prompt_tokens(self) -> int:
+        """The prompt's tokens neither read from nor written to a cache."""
+        return max(self.prompt_tokens - self.cached_prompt_tokens - self.cache_write_tokens, 0)
+
 
 def count(value: object) -> int:
     """A reported token count: 0 when it is missing, negative or not a whole number (an
