@@ -5,13 +5,15 @@
 #
 #   bench/streams/run.sh [N...]                  default N: 100 1000 3000; ~2 min per N and repeat
 #   REPEATS=1 ROUTES=pass-through bench/streams/run.sh 100
+#   BASE=HEAD~3 bench/streams/run.sh 1000        also a gateway cell of that revision, side by side
 #
 # One upstream (bench/streams/upstream.py) speaks OpenAI chat SSE and Anthropic Messages SSE:
 # CHUNKS content chunks per stream, CHUNK_MS +- JITTER_MS apart, usage at the end. Routes:
 #   pass-through  OpenAI client -> gateway route gpt-4o-mini -> OpenAI upstream
 #   translated    OpenAI client -> gateway route claude-x -> Anthropic upstream
 # For every repeat, N and route: a direct cell (load.py straight at the upstream, in the
-# upstream's protocol), then a gateway cell. The gateway runs pinned to GATEWAY_CPU; the upstream
+# upstream's protocol), then (with BASE) a cell of the BASE revision's gateway, then a gateway cell
+# of the working tree. The gateway runs pinned to GATEWAY_CPU; the upstream
 # and load.py share LOAD_CPU (as in bench/compare_revisions.sh). By default the gateway is
 # started fresh for every gateway cell (so its idle RSS is clean) and warmed with WARM_STREAMS
 # short streams; FRESH_GATEWAY=0 keeps one gateway for the whole run (faster, for smoke tests).
@@ -49,6 +51,7 @@ LOAD_CPU=${LOAD_CPU:-1}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18100}
 GATEWAY_PORT=${GATEWAY_PORT:-18188}
 GATEWAY_ARGS=${GATEWAY_ARGS:-}
+BASE=${BASE:-}
 PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 OUT_DIR=${OUT_DIR:-$ROOT/bench/results/streams-$(date -u +%Y%m%d-%H%M%S)}
 
@@ -64,14 +67,20 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((2 * max_n + 256)) 
 fi
 
 mkdir -p "$OUT_DIR/runs"
-UP="" GW=""
+UP="" GW="" GW_TREE=""
+BASE_TREE=""
+if [ -n "$BASE" ]; then # that revision's files, run with this venv (same dependencies)
+  BASE_TREE="$OUT_DIR/base-tree"
+  mkdir -p "$BASE_TREE"
+  git -C "$ROOT" archive "$BASE" | tar -x -C "$BASE_TREE"
+fi
 stop() { # pid: TERM, then KILL after 10 s
   kill "$1" 2>/dev/null || return 0
   for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
-stop_gateway() { [ -z "$GW" ] || stop "$GW"; GW=""; }
+stop_gateway() { [ -z "$GW" ] || stop "$GW"; GW="" GW_TREE=""; }
 cleanup() { stop_gateway; [ -z "$UP" ] || stop "$UP"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -82,11 +91,13 @@ UP=$!
 secret=$("$PYTHON" "$HERE/policy.py" --dir "$OUT_DIR/policy" --upstream-port "$UPSTREAM_PORT")
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$UPSTREAM_PORT/health" && break; sleep 0.1; done
 
-start_gateway() {
-  [ -z "$GW" ] || return 0
+start_gateway() { # tree
+  [ "$GW_TREE" = "$1" ] && return 0
+  stop_gateway
+  GW_TREE=$1
   rm -rf "$OUT_DIR/state"
   # shellcheck disable=SC2086  # GATEWAY_ARGS is a list of words
-  (cd "$ROOT" && BENCH_ANTHROPIC_KEY=sk-bench exec taskset -c "$GATEWAY_CPU" "$PYTHON" -m gateway.cli \
+  (cd "$1" && BENCH_ANTHROPIC_KEY=sk-bench exec taskset -c "$GATEWAY_CPU" "$PYTHON" -m gateway.cli \
     serve --policy-repo "$OUT_DIR/policy" --state-dir "$OUT_DIR/state" --host 127.0.0.1 \
     --port "$GATEWAY_PORT" --max-connections "$MAX_CONNECTIONS" $GATEWAY_ARGS) \
     >>"$OUT_DIR/gateway.log" 2>&1 &
@@ -120,7 +131,9 @@ cell() { # route target n rep
     load "http://127.0.0.1:$UPSTREAM_PORT" "$protocol" "$model" "$n" "$CHUNKS" "$RAMP" "$out" \
       --auth "x-api-key: sk-bench"
   else
-    start_gateway
+    local tree=$ROOT
+    [ "$target" = base ] && tree=$BASE_TREE
+    start_gateway "$tree"
     local auth="Authorization: Bearer $secret"
     if [ "$WARM_STREAMS" -gt 0 ]; then # imports, pools and caches on their first use
       load "http://127.0.0.1:$GATEWAY_PORT" openai "$model" "$WARM_STREAMS" 5 0.2 \
@@ -150,7 +163,7 @@ cat >"$OUT_DIR/meta.json" <<EOF
 {"ns": "$NS", "repeats": $REPEATS, "routes": "$ROUTES", "chunks": $CHUNKS, "chunk_ms": $CHUNK_MS,
  "jitter_ms": $JITTER_MS, "ramp_s": $RAMP, "gateway_cpu": $GATEWAY_CPU, "load_cpu": $LOAD_CPU,
  "fresh_gateway": $FRESH_GATEWAY, "max_connections": $MAX_CONNECTIONS,
- "gateway_args": "$GATEWAY_ARGS", "nofile": "$(ulimit -n)",
+ "gateway_args": "$GATEWAY_ARGS", "base": "$BASE", "nofile": "$(ulimit -n)",
  "revision": "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)",
  "loadavg_before": "$(cut -d' ' -f1-3 /proc/loadavg)", "started": "$(date -u +%FT%TZ)"}
 EOF
@@ -160,6 +173,7 @@ for rep in $(seq "$REPEATS"); do
   for n in $NS; do
     for route in $ROUTES; do
       cell "$route" direct "$n" "$rep"
+      [ -z "$BASE" ] || cell "$route" base "$n" "$rep"
       cell "$route" gateway "$n" "$rep"
     done
   done

@@ -68,6 +68,11 @@ def cell(values: list[float | None], digits: int = 2) -> str:
     return f"{middle} ({min(known):.{digits}f}-{max(known):.{digits}f})"
 
 
+def meta_of(out_dir: Path) -> dict[str, Any]:
+    meta_path = out_dir / "meta.json"
+    return json.loads(meta_path.read_text()) if meta_path.exists() else {}
+
+
 def summarize(out_dir: Path) -> tuple[str, list[dict[str, Any]]]:
     runs = load_runs(out_dir)
     by_key = {(r["_route"], r["_target"], r["_n"], r["_rep"]): r for r in runs}
@@ -75,7 +80,7 @@ def summarize(out_dir: Path) -> tuple[str, list[dict[str, Any]]]:
     ns = sorted({r["_n"] for r in runs})
     for n in ns:
         for route in ROUTES:
-            for target in ("direct", "gateway"):
+            for target in ("direct", "base", "gateway"):
                 cells = [r for r in runs if r["_route"] == route and r["_target"] == target]
                 cells = [r for r in cells if r["_n"] == n]
                 if not cells:
@@ -83,16 +88,15 @@ def summarize(out_dir: Path) -> tuple[str, list[dict[str, Any]]]:
                 per_rep = [
                     figures(
                         r,
-                        by_key.get((route, "direct", n, r["_rep"]))
-                        if target == "gateway"
-                        else None,
+                        by_key.get((route, "direct", n, r["_rep"])) if target != "direct" else None,
                     )
                     for r in sorted(cells, key=lambda r: r["_rep"])
                 ]
                 mode = DIRECT_LABEL[route] if target == "direct" else route
+                if target == "base":
+                    mode = f"{route}, base {meta_of(out_dir).get('base')}"
                 rows.append({"mode": mode, "n": n, "repeats": per_rep})
-    meta_path = out_dir / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta = meta_of(out_dir)
     lines = [
         f"Streams at scale: {meta.get('chunks')} chunks per stream, {meta.get('chunk_ms')} +- "
         f"{meta.get('jitter_ms')} ms apart; gateway on CPU {meta.get('gateway_cpu')}, upstream and "

@@ -70,13 +70,17 @@ class PassthroughStream:
             if len(self._pending) > MAX_EVENT_BYTES:
                 raise event_too_long()
             return b""
-        ready = bytes(data[:end])
-        self._pending = bytearray(data[end:])
+        if data is chunk and end == len(chunk):
+            ready = chunk  # the common case: whole events, nothing pending; no copies
+        else:
+            ready = bytes(data[:end])
+            self._pending = bytearray(data[end:])
         self.events += ready.count(b"\n\n")
         if _USAGE_MARK in ready:
             ready = self._read_usage(ready)
-        if any(mark in ready for mark in self._end_marks):
-            self.ended = True
+        for mark in self._end_marks:
+            if mark in ready:
+                self.ended = True
         return ready
 
     def finish(self) -> bytes:

@@ -25,6 +25,7 @@ from gateway.pricing import COST_HEADER, usd_text
 from gateway.protocols import ADAPTER_OF_TYPE, ADAPTERS, ProtocolAdapter
 from gateway.request import count_tokens
 from gateway.request.call import Call
+from gateway.request.client_writer import ClientWriter
 from gateway.request.exchange import Exchange
 from gateway.request.json_array_stream import JSON_ARRAY_CONTENT_TYPE, JsonArrayFraming
 from gateway.request.passthrough import PassthroughStream
@@ -36,6 +37,7 @@ from gateway.responses import JSON, SSE_HEADERS, Response
 from gateway.state import AppState
 from gateway.translate import StreamTranslator
 from gateway.upstream.dispatch import Opened
+from gateway.upstream.http1 import ResponseBody
 from gateway.upstream.transport import read_body
 from gateway.usage.tokens import LARGE_ANSWER, Usage, usage_by_search
 from gateway.vocabulary import Op
@@ -249,15 +251,21 @@ async def _stream(
         # One timer for the attempt's total timeout, held to the drain deadline of a
         # shutdown (gateway/drain.py); the idle timeout is the transport's.
         async with asyncio.timeout_at(opened.deadline) as timer, drain.bounding(timer):
-            async for chunk in upstream.aiter_raw():
-                ex.mark_first_byte()
-                out = stream.feed(chunk)
-                if stream.ended:
-                    await settlement.settle()  # before the client can see the end and ask again
-                if out and framing is not None:
-                    out = framing.feed(out)
-                if out:
-                    await response.send(out)
+            body = upstream.stream
+            writer = await ClientWriter.start(request, response)
+            if isinstance(body, ResponseBody) and writer is not None:
+                pipe = _Pipe(stream, framing, writer, ex, settlement)
+                await body.relay(pipe.take, pipe.catch_up)
+            else:
+                async for chunk in upstream.aiter_raw():
+                    ex.mark_first_byte()
+                    out = stream.feed(chunk)
+                    if stream.ended:
+                        await settlement.settle()  # before the client can see the end
+                    if out and framing is not None:
+                        out = framing.feed(out)
+                    if out:
+                        await response.send(out)
             tail = stream.finish()
             read_whole = True
             # A translated stream's terminal event (message_stop, [DONE], response.completed,
@@ -289,6 +297,55 @@ async def _stream(
             stream.cut_short()
         await upstream.aclose()
     await response.eof()
+
+
+class _Pipe:
+    """A stream relayed from the upstream connection's data callback to the client's
+    connection (ResponseBody.relay, ClientWriter): the same steps as the loop over
+    `aiter_raw`, with what needs awaiting (the client's drain, settling before the end,
+    raising what failed) left to `catch_up`, in the request's task."""
+
+    __slots__ = ("_ex", "_failure", "_framing", "_held", "_settlement", "_stream", "_writer")
+
+    def __init__(
+        self,
+        stream: _Translated | _PassedThrough,
+        framing: JsonArrayFraming | None,
+        writer: ClientWriter,
+        ex: Exchange,
+        settlement: Settlement,
+    ) -> None:
+        self._stream, self._framing, self._writer = stream, framing, writer
+        self._ex, self._settlement = ex, settlement
+        self._held: bytes | None = None
+        self._failure: BaseException | None = None
+
+    def take(self, chunk: bytes) -> bool:
+        try:
+            self._ex.mark_first_byte()
+            out = self._stream.feed(chunk)
+            if self._stream.ended and not self._settlement.settled:
+                self._held = out  # the end: only once the count is settled
+                return False
+            return self._send(out)
+        except BaseException as exc:  # raised again in the request's task (catch_up)
+            self._failure = exc
+            return False
+
+    def _send(self, out: bytes) -> bool:
+        if out and self._framing is not None:
+            out = self._framing.feed(out)
+        return self._writer.write(out) if out else True
+
+    async def catch_up(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+        if self._held is not None:
+            await self._settlement.settle()  # before the client can see the end
+            held, self._held = self._held, None
+            self._send(held)
+        await self._writer.drained()
 
 
 def _error_bytes(framing: JsonArrayFraming | None, protocol: Protocol, err: GatewayError) -> bytes:

@@ -30,6 +30,11 @@ class Settlement:
         """The request's cost once settled, in micro-dollars (None: unknown or not yet)."""
         return self._exchange.cost_micros if self._started else None
 
+    @property
+    def settled(self) -> bool:
+        """The count is done: settle() would not wait."""
+        return self._started and (self._task is None or self._task.done())
+
     async def settle(self) -> None:
         """Count the usage as it stands now (later calls wait for the first one's count)."""
         if not self._started:

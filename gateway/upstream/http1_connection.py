@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol, cast
 
 import httptools
 import httpx
 
-__all__ = ["Connection", "Origin", "Pool", "ResponseBody"]
+__all__ = ["Connection", "Origin", "Pool", "ResponseBody", "Sink"]
 
 HIGH_WATER = 256 * 1024
 """Buffered response bytes at which reading pauses until the reader takes them."""
 
 Origin = tuple[bytes, str, int]
 """Scheme, host and port: connections are pooled per origin."""
+
+
+Sink = Callable[[bytes], bool]
+"""Takes a body piece inside the connection's data_received; False: hold the body (stop
+reading) until the task relaying it has caught up (ResponseBody.relay)."""
 
 
 class Pool(Protocol):
@@ -51,6 +56,7 @@ class Connection(asyncio.Protocol):
         self.drain: asyncio.Future[None] | None = None
         self._tunnel_reply: bytearray | None = None
         self._tunnel_waiter: asyncio.Future[int] | None = None
+        self.sink: Sink | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -60,6 +66,10 @@ class Connection(asyncio.Protocol):
         self.informational = False
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
+        self.pieces = 0
+        """Body pieces parsed: a sink's relay waits without a wake-up per piece, so its read
+        timeout looks here for what came meanwhile."""
+        self.held = False
         self.complete = False
         self.received = False
         self.has_length = False
@@ -179,6 +189,13 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     def on_body(self, body: bytes) -> None:
+        self.pieces += 1
+        sink = self.sink
+        if sink is not None and not self.held and not self.chunks:
+            if not sink(body):
+                self.hold()
+                self._wake()
+            return
         self.chunks.append(body)
         self.buffered += len(body)
         if self.buffered >= HIGH_WATER and not self.reading_paused and self.transport:
@@ -206,18 +223,44 @@ class Connection(asyncio.Protocol):
         self.transport.write(data)
 
     async def wait(self, read_timeout: float | None) -> None:
-        """Until the parser has news (or the read timeout passes)."""
+        """Until the parser has news, or no body piece came for `read_timeout` seconds."""
         if self.error is not None:
             raise self.error
         loop = self.engine.loop
         waiter = self.waiter = loop.create_future()
-        timer = None if read_timeout is None else loop.call_later(read_timeout, _expire, waiter)
+        timer = None
+        if read_timeout is not None:
+            timer = loop.call_later(read_timeout, self._expire, waiter, read_timeout, self.pieces)
         try:
             await waiter
         finally:
             self.waiter = None
             if timer is not None:
                 timer.cancel()
+
+    def _expire(self, waiter: asyncio.Future[None], read_timeout: float, pieces: int) -> None:
+        if waiter.done():
+            return
+        if self.pieces != pieces:  # a sink took pieces meanwhile: the quiet starts again
+            timer = self.engine.loop.call_later(
+                read_timeout, self._expire, waiter, read_timeout, self.pieces
+            )
+            waiter.add_done_callback(lambda _: timer.cancel())
+            return
+        waiter.set_exception(httpx.ReadTimeout("timed out reading from the upstream"))
+
+    def hold(self) -> None:
+        """Stop reading: pieces parsed from what was already read are buffered meanwhile."""
+        self.held = True
+        if not self.reading_paused and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def release(self) -> None:
+        self.held = False
+        if self.reading_paused and not self.chunks and self.transport is not None:
+            self.reading_paused = False
+            self.transport.resume_reading()
 
     def take(self) -> bytes:
         """Everything buffered, in one piece."""
@@ -238,11 +281,6 @@ class Connection(asyncio.Protocol):
 
 class _Surplus(Exception):
     """A second message began on a connection whose answer is complete."""
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(httpx.ReadTimeout("timed out reading from the upstream"))
 
 
 class ResponseBody(httpx.AsyncByteStream):
@@ -269,6 +307,31 @@ class ResponseBody(httpx.AsyncByteStream):
                 raise StopAsyncIteration
             await self._wait(conn)
         return conn.take()
+
+    async def relay(self, sink: Sink, catch_up: Callable[[], Awaitable[None]]) -> None:
+        """The body to its end, each piece handed to `sink` as soon as it is parsed, inside
+        the connection's data_received: no task wakes up per piece. When `sink` returns False
+        reading stops, and this task awaits `catch_up()` (the client drained its buffer, an
+        end waited for its settlement, an error is raised) before going on."""
+        conn = self._conn
+        if conn is None:
+            return
+        conn.sink = sink
+        try:
+            while True:
+                if conn.held:
+                    await catch_up()
+                    conn.release()
+                elif conn.chunks:  # parsed before the sink was set, or while it was held
+                    if not sink(conn.take()):
+                        conn.hold()
+                elif conn.complete:
+                    break
+                else:
+                    await self._wait(conn)
+        finally:
+            conn.sink = None
+        self._finish()
 
     async def read_all(self, deadline: float | None) -> bytes:
         """The whole body by `deadline` (event-loop time): no wait, no timer when it came
